@@ -1,0 +1,146 @@
+"""Command-line interface.
+
+Usage:
+    randlabels demo                                   # offline, ~1 min: random labels on synthetic data
+    randlabels train --config configs/simple_cnn_random.yaml --out runs/a train.lr=0.01
+    randlabels train model.name=mlp data.dataset=gaussian30 data.labels=random:10
+    randlabels data prepare cifar10 --source cifar-10-python.tar.gz
+    randlabels data info
+    randlabels list                                   # models and datasets
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from randlabels import __version__
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from randlabels.train.config import load_config
+    from randlabels.train.run import default_run_dir, run_training
+
+    cfg = load_config(args.config, args.overrides)
+    out = Path(args.out) if args.out else default_run_dir(cfg)
+    print(f"run directory: {out}")
+    summary = run_training(cfg, out, progress=not args.no_progress)
+    if summary.get("skipped"):
+        print("this run has already finished; nothing to do (delete the directory to rerun)")
+    _print_summary(summary)
+    return 0
+
+
+def _print_summary(summary: dict) -> None:
+    final = summary.get("final", {})
+    parts = [f"steps {summary.get('steps')}", f"epochs {summary.get('epochs')}"]
+    for key in ("epoch_train_acc", "train_acc", "test_acc", "train_full_acc"):
+        if final.get(key) is not None:
+            parts.append(f"{key} {final[key]:.4f}")
+    if summary.get("train_time_s") is not None:
+        parts.append(f"train time {summary['train_time_s']:.1f}s")
+    print(", ".join(parts))
+
+
+def _cmd_data_prepare(args: argparse.Namespace) -> int:
+    from randlabels.data.registry import prepare_dataset
+
+    path = prepare_dataset(
+        args.name, args.source, data_dir=args.data_dir, cache_dir=args.cache_dir
+    )
+    print(f"prepared {args.name}: {path}")
+    return 0
+
+
+def _cmd_data_info(args: argparse.Namespace) -> int:
+    from randlabels.data.registry import dataset_info
+
+    rows = dataset_info(cache_dir=args.cache_dir)
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+        return 0
+    if not rows:
+        print("no prepared datasets in the cache; add one with "
+              "'randlabels data prepare cifar10 --source PATH_OR_URL'")
+        return 0
+    for row in rows:
+        print("  ".join(f"{k}={v}" for k, v in row.items()))
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from randlabels.data.registry import DATASET_NAMES
+    from randlabels.models import list_models
+
+    print("models:   " + ", ".join(list_models()))
+    print("datasets: " + ", ".join(DATASET_NAMES))
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from randlabels.demo import run_demo
+
+    run_demo(out_dir=args.out, progress=not args.no_progress)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="randlabels",
+        description="What do neural networks learn when trained with random labels?",
+    )
+    p.add_argument("--version", action="version", version=f"randlabels {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train one run from a config file plus overrides")
+    t.add_argument("--config", "-c", help="YAML or TOML config file")
+    t.add_argument("--out", "-o", help="run directory (default: runs/<model>-<data>-<hash>)")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.add_argument("overrides", nargs="*", metavar="section.key=value")
+    t.set_defaults(func=_cmd_train)
+
+    d = sub.add_parser("data", help="prepare and inspect datasets")
+    dsub = d.add_subparsers(dest="data_command", required=True)
+    dp = dsub.add_parser("prepare", help="decode a dataset once into the cache")
+    dp.add_argument("name", help="dataset name, e.g. cifar10")
+    dp.add_argument("--source", help="archive, folder or URL (default: download)")
+    dp.add_argument("--data-dir", help="where downloads go and datasets are looked for")
+    dp.add_argument("--cache-dir", help="where decoded tensors are cached")
+    dp.set_defaults(func=_cmd_data_prepare)
+    di = dsub.add_parser("info", help="list prepared datasets")
+    di.add_argument("--cache-dir")
+    di.add_argument("--json", action="store_true")
+    di.set_defaults(func=_cmd_data_info)
+
+    lst = sub.add_parser("list", help="list models and datasets")
+    lst.set_defaults(func=_cmd_list)
+
+    demo = sub.add_parser("demo", help="offline demo: random labels on synthetic Gaussian data")
+    demo.add_argument("--out", default="runs/demo", help="where the demo's runs go")
+    demo.add_argument("--no-progress", action="store_true")
+    demo.set_defaults(func=_cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from randlabels.train.trainer import NonFiniteLossError, TrainingInterrupted
+
+    try:
+        return args.func(args)
+    except TrainingInterrupted as exc:
+        print(f"\n{exc}. Run the same command again to resume.", file=sys.stderr)
+        return 130
+    except NonFiniteLossError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
+    except (ValueError, OSError, RuntimeError) as exc:
+        # Data, config, run-directory and model errors all carry a message for the user.
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,388 @@
+"""Run directories: everything one training run needs and leaves behind.
+
+A run directory holds
+
+    config.yaml        the fully resolved config
+    env.json           library versions, git commit, device, command line
+    data.json          dataset, source, split, label regime and standardization used
+    labels.pt          the training indices and labels actually used
+    metrics.jsonl      one JSON object per logged step
+    checkpoints/last.pt  full training state (model, optimizer, RNGs, counters)
+    weights/init.pt, weights/epoch_NNN.pt, weights/final.pt   model weights
+    summary.json       written last: its presence marks the run as finished
+
+Rerunning a finished run does nothing; rerunning an unfinished one resumes it.
+Every file is written atomically, and a lock keeps two processes out of one run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import hashlib
+import json
+import platform
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from randlabels.data.dataset import ArrayDataset, DataError
+from randlabels.data.labels import apply_label_regime, disjoint_splits
+from randlabels.data.loader import TensorLoader
+from randlabels.train.config import ConfigError, RunConfig, config_from_dict, config_to_yaml
+from randlabels.train.trainer import Callback, Trainer
+from randlabels.utils.io import atomic_torch_save, atomic_write_json, atomic_write_text, ensure_writable_dir
+
+# Keys that may differ between the run that wrote a directory and the one that
+# resumes it: they say where things are, not what is computed.
+_LOCATION_KEYS = {("train", "device"), ("data", "data_dir")}
+
+
+class RunDirError(RuntimeError):
+    """A run directory is locked by another process or holds a different run."""
+
+
+@dataclass
+class PreparedData:
+    """The tensors and facts one run trains and evaluates on."""
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    indices: torch.Tensor  # positions in the dataset's training pool
+    test_x: torch.Tensor | None
+    test_y: torch.Tensor | None
+    num_classes: int
+    mean: torch.Tensor | None
+    std: torch.Tensor | None
+    info: dict[str, Any]
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise ConfigError(f"train.device: {exc}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"train.device is {name!r} but no CUDA device is available")
+    return device
+
+
+def load_run_dataset(cfg: RunConfig) -> ArrayDataset:
+    from randlabels.data.registry import load_dataset
+
+    d = cfg.data
+    kwargs: dict[str, Any] = {}
+    if d.dataset.startswith("gaussian"):
+        kwargs = {"n_train": d.n_samples, "n_test": d.synthetic_test, "seed": d.split_seed}
+    return load_dataset(d.dataset, d.data_dir, source=d.source, **kwargs)
+
+
+def prepare_data(cfg: RunConfig, dataset: ArrayDataset | None = None) -> PreparedData:
+    """Select the split, apply the label regime and compute standardization statistics."""
+    d = cfg.data
+    ds = dataset if dataset is not None else load_run_dataset(cfg)
+    n_pool = ds.train_x.shape[0]
+    if d.splits is not None:
+        indices = disjoint_splits(n_pool, d.splits, d.split_seed)[d.split]
+    else:
+        indices = torch.arange(n_pool)
+    if d.n_train is not None:
+        if d.n_train > indices.numel():
+            raise DataError(
+                f"data.n_train is {d.n_train} but the training set "
+                f"{'(split ' + str(d.split) + ') ' if d.splits else ''}has only "
+                f"{indices.numel()} examples"
+            )
+        indices = indices[: d.n_train]
+    label_seed = cfg.seed if d.label_seed is None else d.label_seed
+    labels, k = apply_label_regime(ds.train_y[indices], d.labels, ds.num_classes, label_seed)
+    mean = std = None
+    if d.standardize and ds.is_image:
+        from randlabels.data.registry import channel_stats
+
+        # SPEC 2.1: statistics of the whole training pool, not of this split.
+        mean, std = channel_stats(ds.train_x)
+    test_x = test_y = None
+    if ds.test_x is not None and d.n_test != 0:
+        n_test = ds.test_x.shape[0] if d.n_test is None else min(d.n_test, ds.test_x.shape[0])
+        test_x, test_y = ds.test_x[:n_test], ds.test_y[:n_test]
+    info = {
+        "dataset": ds.name,
+        "source": str(ds.source),
+        "pool_size": n_pool,
+        "n_train": int(indices.numel()),
+        "n_test": 0 if test_x is None else int(test_x.shape[0]),
+        "input_shape": list(ds.input_shape),
+        "labels": d.labels,
+        "label_seed": label_seed,
+        "num_classes": k,
+        "splits": d.splits,
+        "split": d.split if d.splits else None,
+        "split_seed": d.split_seed,
+        "indices_sha256": hashlib.sha256(indices.numpy().tobytes()).hexdigest(),
+        "labels_sha256": hashlib.sha256(labels.numpy().tobytes()).hexdigest(),
+        "mean": None if mean is None else mean.tolist(),
+        "std": None if std is None else std.tolist(),
+    }
+    return PreparedData(
+        ds.train_x[indices], labels, indices, test_x, test_y, k, mean, std, info
+    )
+
+
+def build_model(cfg: RunConfig, num_classes: int, input_shape: Sequence[int]) -> torch.nn.Module:
+    from randlabels.models import create_model
+
+    m = cfg.model
+    if len(input_shape) == 3:
+        in_channels, input_size = input_shape[0], input_shape[1]
+    else:
+        in_channels, input_size = int(input_shape[0]), 1
+    kwargs: dict[str, Any] = {}
+    if m.widths is not None:
+        kwargs["widths"] = m.widths
+    if m.stage_widths is not None:
+        kwargs["stage_widths"] = m.stage_widths
+    return create_model(
+        m.name,
+        num_classes=num_classes,
+        in_channels=in_channels,
+        input_size=input_size,
+        width=m.width,
+        init_scale=m.init_scale,
+        first_kernel=m.first_kernel,
+        init=m.init,
+        first_layer_std=m.first_layer_std,
+        batch_norm=m.batch_norm,
+        seed=cfg.seed,
+        **kwargs,
+    )
+
+
+def build_loaders(
+    cfg: RunConfig, data: PreparedData, device: torch.device
+) -> tuple[TensorLoader, dict[str, TensorLoader]]:
+    t = cfg.train
+    common = {"mean": data.mean, "std": data.std, "device": device}
+    train = TensorLoader(
+        data.train_x,
+        data.train_y,
+        batch_size=t.batch_size,
+        shuffle=True,
+        augment=cfg.data.augment,
+        seed=cfg.seed,
+        **common,
+    )
+    evals: dict[str, TensorLoader] = {}
+    eval_batch = max(t.batch_size, 500)
+    if data.test_x is not None:
+        evals["test"] = TensorLoader(
+            data.test_x, data.test_y, batch_size=eval_batch, shuffle=False, **common
+        )
+    if t.eval_train:
+        evals["train_full"] = TensorLoader(
+            data.train_x, data.train_y, batch_size=eval_batch, shuffle=False, **common
+        )
+    return train, evals
+
+
+# ---------------------------------------------------------------- run dirs
+def config_hash(cfg: RunConfig) -> str:
+    d = cfg.to_dict()
+    for section, key in _LOCATION_KEYS:
+        d[section].pop(key, None)
+    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:10]
+
+
+def default_run_dir(cfg: RunConfig, root: str | Path = "runs") -> Path:
+    return Path(root) / f"{cfg.model.name}-{cfg.data.dataset}-{config_hash(cfg)}"
+
+
+def is_finished(run_dir: str | Path) -> bool:
+    return (Path(run_dir) / "summary.json").exists()
+
+
+def read_run_config(run_dir: str | Path) -> RunConfig:
+    path = Path(run_dir) / "config.yaml"
+    return config_from_dict(yaml.safe_load(path.read_text(encoding="utf-8")))
+
+
+def _differences(a: RunConfig, b: RunConfig) -> list[str]:
+    da, db = a.to_dict(), b.to_dict()
+    out = []
+    if da["seed"] != db["seed"]:
+        out.append(f"seed: {da['seed']} vs {db['seed']}")
+    for section in ("data", "model", "train"):
+        for key in da[section]:
+            if (section, key) in _LOCATION_KEYS:
+                continue
+            if da[section][key] != db[section][key]:
+                out.append(f"{section}.{key}: {da[section][key]!r} vs {db[section][key]!r}")
+    return out
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path) -> Iterator[None]:
+    """Exclusive lock on a run directory; a second process gets a clear error."""
+    fh = open(run_dir / "run.lock", "a+")
+    try:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunDirError(
+                f"run directory {run_dir} is in use by another process; wait for it to finish"
+            ) from None
+        yield
+    finally:
+        fh.close()
+
+
+def environment_info(device: torch.device) -> dict[str, Any]:
+    import numpy
+
+    from randlabels import __version__
+
+    info: dict[str, Any] = {
+        "randlabels": __version__,
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "device": str(device),
+        "cuda_device": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+        "torch_threads": torch.get_num_threads(),
+        "command": sys.argv,
+        "git_commit": None,
+        "git_dirty": None,
+    }
+    src = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=src, capture_output=True, text=True, timeout=5
+        )
+        if commit.returncode == 0:
+            info["git_commit"] = commit.stdout.strip()
+            dirty = subprocess.run(
+                ["git", "status", "--porcelain", "--untracked-files=no"],
+                cwd=src, capture_output=True, text=True, timeout=5,
+            )
+            info["git_dirty"] = bool(dirty.stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return info
+
+
+def run_training(
+    cfg: RunConfig,
+    run_dir: str | Path,
+    *,
+    callbacks: Sequence[Callback] = (),
+    dataset: ArrayDataset | None = None,
+    progress: bool = True,
+    model_hook=None,
+) -> dict[str, Any]:
+    """Train one run into ``run_dir``: fresh, resumed, or (if finished) not at all.
+
+    Args:
+        cfg: a validated config.
+        run_dir: the run directory (created if needed).
+        callbacks: trainer callbacks (their state is checkpointed).
+        dataset: an already loaded dataset to use instead of loading ``cfg.data.dataset``.
+        model_hook: called as ``model_hook(model, data)`` after the model is built and
+            before training starts or resumes (e.g. to transfer pretrained weights).
+
+    Returns:
+        The run's summary (also in ``run_dir/summary.json``), with ``"skipped": True``
+        when the run had already finished.
+    """
+    cfg.validate()
+    run_dir = ensure_writable_dir(run_dir)
+    with run_lock(run_dir):
+        config_path = run_dir / "config.yaml"
+        if config_path.exists():
+            try:
+                previous = read_run_config(run_dir)
+            except (ConfigError, yaml.YAMLError) as exc:
+                raise RunDirError(f"{config_path} cannot be read ({exc})") from None
+            diffs = _differences(previous, cfg)
+            if diffs:
+                raise RunDirError(
+                    f"run directory {run_dir} holds a run with a different config "
+                    f"({'; '.join(diffs)}); use another output directory or delete it"
+                )
+        if is_finished(run_dir):
+            summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+            summary["skipped"] = True
+            return summary
+        device = resolve_device(cfg.train.device)
+        data = prepare_data(cfg, dataset)
+        model = build_model(cfg, data.num_classes, data.train_x.shape[1:])
+        if model_hook is not None:
+            model_hook(model, data)
+        model.to(device)
+        train_loader, eval_loaders = build_loaders(cfg, data, device)
+        if not config_path.exists():
+            atomic_write_text(config_path, config_to_yaml(cfg))
+        atomic_write_json(run_dir / "env.json", environment_info(device))
+        atomic_write_json(run_dir / "data.json", data.info)
+        if not (run_dir / "labels.pt").exists():
+            atomic_torch_save(
+                run_dir / "labels.pt", {"indices": data.indices, "labels": data.train_y}
+            )
+        trainer = Trainer(
+            model,
+            train_loader,
+            cfg.train,
+            eval_loaders=eval_loaders,
+            run_dir=run_dir,
+            callbacks=callbacks,
+            progress=progress,
+        )
+        summary = trainer.fit()
+        atomic_torch_save(run_dir / "weights" / "final.pt", model.state_dict())
+        summary.update(
+            {
+                "run_dir": str(run_dir),
+                "config_hash": config_hash(cfg),
+                "data": data.info,
+                "num_parameters": sum(p.numel() for p in model.parameters()),
+            }
+        )
+        atomic_write_json(run_dir / "summary.json", summary)
+        return summary
+
+
+def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
+    path = Path(run_dir) / "metrics.jsonl"
+    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+
+
+def config_replace(cfg: RunConfig, **sections: dict[str, Any]) -> RunConfig:
+    """A copy of ``cfg`` with some keys changed, e.g. ``config_replace(cfg, train={"lr": 0.1})``."""
+    out = config_from_dict({k: v for k, v in sections.items() if k != "seed"}, cfg)
+    if "seed" in sections:
+        out = dataclasses.replace(out, seed=sections["seed"])
+    return out.validate()
+
+
+__all__ = [
+    "PreparedData",
+    "RunDirError",
+    "build_loaders",
+    "build_model",
+    "config_hash",
+    "default_run_dir",
+    "is_finished",
+    "prepare_data",
+    "read_metrics",
+    "run_training",
+]
