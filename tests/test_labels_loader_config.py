@@ -32,7 +32,9 @@ def test_corrupted_labels_replace_exactly_the_requested_fraction():
     assert torch.equal(same, real)
 
 
-@pytest.mark.parametrize("bad", ["random", "random:0", "random:x", "corrupt:1.5", "fake", "corrupt:-0.1"])
+@pytest.mark.parametrize(
+    "bad", ["random", "random:0", "random:x", "corrupt:1.5", "fake", "corrupt:-0.1"]
+)
 def test_bad_label_regimes_say_what_is_expected(bad):
     with pytest.raises(DataError, match="expected 'real', 'random:K'"):
         apply_label_regime(torch.zeros(3, dtype=torch.int64), bad, 10, 0)

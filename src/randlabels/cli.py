@@ -1,7 +1,7 @@
 """Command-line interface.
 
 Usage:
-    randlabels demo                                   # offline, ~1 min: random labels on synthetic data
+    randlabels demo                  # offline, about a minute: random labels, synthetic data
     randlabels train --config configs/simple_cnn_random.yaml --out runs/a train.lr=0.01
     randlabels train model.name=mlp data.dataset=gaussian30 data.labels=random:10
     randlabels data prepare cifar10 --source cifar-10-python.tar.gz
@@ -47,9 +47,7 @@ def _print_summary(summary: dict) -> None:
 def _cmd_data_prepare(args: argparse.Namespace) -> int:
     from randlabels.data.registry import prepare_dataset
 
-    path = prepare_dataset(
-        args.name, args.source, data_dir=args.data_dir, cache_dir=args.cache_dir
-    )
+    path = prepare_dataset(args.name, args.source, data_dir=args.data_dir, cache_dir=args.cache_dir)
     print(f"prepared {args.name}: {path}")
     return 0
 
@@ -62,8 +60,10 @@ def _cmd_data_info(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2, default=str))
         return 0
     if not rows:
-        print("no prepared datasets in the cache; add one with "
-              "'randlabels data prepare cifar10 --source PATH_OR_URL'")
+        print(
+            "no prepared datasets in the cache; add one with "
+            "'randlabels data prepare cifar10 --source PATH_OR_URL'"
+        )
         return 0
     for row in rows:
         print("  ".join(f"{k}={v}" for k, v in row.items()))

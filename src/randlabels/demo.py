@@ -74,6 +74,8 @@ def run_demo(out_dir: str | Path = "runs/demo", progress: bool = True) -> dict:
         f"(mean of the top five {high:.4f} vs bottom five {low:.4f}); at initialization it "
         f"was flat ({f0.min():.4f} to {f0.max():.4f})."
     )
-    print("The paper (Maennel et al. 2020, Figure 20, right) shows f rising then saturating "
-          "for this setting.")
+    print(
+        "The paper (Maennel et al. 2020, Figure 20, right) shows f rising then saturating "
+        "for this setting."
+    )
     return summary

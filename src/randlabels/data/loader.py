@@ -38,6 +38,9 @@ class TensorLoader:
             (images are still scaled to [0, 1]).
         device: where the data lives and batches are produced.
         drop_last: drop a final incomplete batch.
+        channels_last: return image batches in channels-last memory layout (the
+            logical shape stays ``[B, C, H, W]``). With a channels-last model this is
+            2-3x faster for conv nets on CPU (benchmarks/loader_throughput.py).
     """
 
     def __init__(
@@ -54,6 +57,7 @@ class TensorLoader:
         seed: int = 0,
         drop_last: bool = False,
         pad: int = 4,
+        channels_last: bool = False,
     ) -> None:
         if x.shape[0] != y.shape[0]:
             raise DataError(f"{x.shape[0]} inputs but {y.shape[0]} labels")
@@ -75,6 +79,7 @@ class TensorLoader:
         self.seed = int(seed)
         self.drop_last = drop_last
         self.pad = int(pad)
+        self.channels_last = channels_last and self.is_image
         self.scale, self.shift = self._affine(mean, std)
 
     def _affine(self, mean, std) -> tuple[torch.Tensor, torch.Tensor]:
@@ -117,7 +122,9 @@ class TensorLoader:
             plan["flip"] = torch.rand(n, generator=g) < 0.5
         return {k: v.to(self.device) for k, v in plan.items()}
 
-    def batches(self, epoch: int = 0, start: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def batches(
+        self, epoch: int = 0, start: int = 0
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Yield ``(inputs, labels)`` of epoch ``epoch``, beginning at batch index ``start``."""
         plan = self.epoch_plan(epoch)
         order = plan["order"]
@@ -136,7 +143,10 @@ class TensorLoader:
         return self.batches(0)
 
     def standardize(self, xb: torch.Tensor) -> torch.Tensor:
-        return torch.addcmul(self.shift, xb.float(), self.scale)
+        out = torch.addcmul(self.shift, xb.float(), self.scale)
+        if self.channels_last:
+            out = out.contiguous(memory_format=torch.channels_last)
+        return out
 
 
 def crop_and_flip(

@@ -71,6 +71,7 @@ class OptimConfig:
     eval_train: bool = False  # also measure accuracy on the whole training set
     save_epochs: list[int] = field(default_factory=list)  # keep model weights after these
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+    channels_last: bool = True  # memory layout of conv nets: 2-3x faster on CPU
 
 
 @dataclass

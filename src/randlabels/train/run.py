@@ -38,7 +38,12 @@ from randlabels.data.labels import apply_label_regime, disjoint_splits
 from randlabels.data.loader import TensorLoader
 from randlabels.train.config import ConfigError, RunConfig, config_from_dict, config_to_yaml
 from randlabels.train.trainer import Callback, Trainer
-from randlabels.utils.io import atomic_torch_save, atomic_write_json, atomic_write_text, ensure_writable_dir
+from randlabels.utils.io import (
+    atomic_torch_save,
+    atomic_write_json,
+    atomic_write_text,
+    ensure_writable_dir,
+)
 
 # Keys that may differ between the run that wrote a directory and the one that
 # resumes it: they say where things are, not what is computed.
@@ -102,7 +107,10 @@ def prepare_data(cfg: RunConfig, dataset: ArrayDataset | None = None) -> Prepare
                 f"{'(split ' + str(d.split) + ') ' if d.splits else ''}has only "
                 f"{indices.numel()} examples"
             )
-        indices = indices[: d.n_train]
+        # A random subset (from split_seed), never the first n: image folders are
+        # stored class by class, so a prefix would hold a single class.
+        pick = disjoint_splits(indices.numel(), [d.n_train], d.split_seed + 1)[0]
+        indices = indices[pick]
     label_seed = cfg.seed if d.label_seed is None else d.label_seed
     labels, k = apply_label_regime(ds.train_y[indices], d.labels, ds.num_classes, label_seed)
     mean = std = None
@@ -133,9 +141,7 @@ def prepare_data(cfg: RunConfig, dataset: ArrayDataset | None = None) -> Prepare
         "mean": None if mean is None else mean.tolist(),
         "std": None if std is None else std.tolist(),
     }
-    return PreparedData(
-        ds.train_x[indices], labels, indices, test_x, test_y, k, mean, std, info
-    )
+    return PreparedData(ds.train_x[indices], labels, indices, test_x, test_y, k, mean, std, info)
 
 
 def build_model(cfg: RunConfig, num_classes: int, input_shape: Sequence[int]) -> torch.nn.Module:
@@ -171,7 +177,12 @@ def build_loaders(
     cfg: RunConfig, data: PreparedData, device: torch.device
 ) -> tuple[TensorLoader, dict[str, TensorLoader]]:
     t = cfg.train
-    common = {"mean": data.mean, "std": data.std, "device": device}
+    common = {
+        "mean": data.mean,
+        "std": data.std,
+        "device": device,
+        "channels_last": t.channels_last,
+    }
     train = TensorLoader(
         data.train_x,
         data.train_y,
@@ -273,7 +284,10 @@ def environment_info(device: torch.device) -> dict[str, Any]:
             info["git_commit"] = commit.stdout.strip()
             dirty = subprocess.run(
                 ["git", "status", "--porcelain", "--untracked-files=no"],
-                cwd=src, capture_output=True, text=True, timeout=5,
+                cwd=src,
+                capture_output=True,
+                text=True,
+                timeout=5,
             )
             info["git_dirty"] = bool(dirty.stdout.strip())
     except (OSError, subprocess.SubprocessError):
@@ -329,6 +343,8 @@ def run_training(
         if model_hook is not None:
             model_hook(model, data)
         model.to(device)
+        if cfg.train.channels_last and data.train_x.dim() == 4:
+            model.to(memory_format=torch.channels_last)
         train_loader, eval_loaders = build_loaders(cfg, data, device)
         if not config_path.exists():
             atomic_write_text(config_path, config_to_yaml(cfg))

@@ -306,9 +306,7 @@ class Trainer:
             "accumulators": self._acc.state_dict(),
             "train_time_s": self.train_time_s,
             "callbacks": [
-                (type(cb).__qualname__, cb.state_dict())
-                for cb in self.callbacks
-                if cb.state_dict()
+                (type(cb).__qualname__, cb.state_dict()) for cb in self.callbacks if cb.state_dict()
             ],
             "rng": _rng_state(),
         }
@@ -345,7 +343,9 @@ class Trainer:
         # Stateful callbacks are matched by class, in order; stateless ones may come and go.
         saved = list(state["callbacks"])
         for cb in self.callbacks:
-            match = next((i for i, (name, _) in enumerate(saved) if name == type(cb).__qualname__), None)
+            match = next(
+                (i for i, (name, _) in enumerate(saved) if name == type(cb).__qualname__), None
+            )
             if match is not None:
                 cb.load_state_dict(saved.pop(match)[1])
         if saved:
