@@ -12,6 +12,14 @@ import pytest
 CIFAR10_JPG = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-jpg.tar.gz"
 
 
+@pytest.fixture(autouse=True)
+def _isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch) -> None:
+    """Keep tests away from the user's dataset cache and data directory."""
+    root = tmp_path_factory.getbasetemp() / "user-dirs"
+    monkeypatch.setenv("RANDLABELS_CACHE", str(root / "cache"))
+    monkeypatch.setenv("RANDLABELS_DATA_DIR", str(root / "data"))
+
+
 @pytest.fixture(scope="session")
 def cifar10_cached(tmp_path_factory: pytest.TempPathFactory):
     """(ArrayDataset of real CIFAR-10, cache_dir holding its decoded cache file).

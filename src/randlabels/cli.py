@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -138,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         return 3
     except (ValueError, OSError, RuntimeError) as exc:
         # Data, config, run-directory and model errors all carry a message for the user.
+        if os.environ.get("RANDLABELS_DEBUG"):
+            raise
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -25,6 +25,7 @@ class ConfigError(ValueError):
 class DataConfig:
     dataset: str = "cifar10"
     data_dir: str | None = None  # where datasets are looked for (default: the user cache)
+    download: bool = True  # fetch a missing public dataset (CIFAR) when the network allows
     source: str | None = None  # an explicit archive, folder or URL (image folders, IDX dirs)
     splits: list[int] | None = None  # sizes of disjoint subsets of the training pool
     split: int = 0  # which of those subsets this run trains on
@@ -123,6 +124,12 @@ def _coerce(value: Any, f: dataclasses.Field, name: str) -> Any:
             raise ConfigError(f"{name} expects an integer, got {value!r}")
         return value
     if ann.startswith("float"):
+        if isinstance(value, str):
+            # PyYAML reads "1e-3" (no dot) as a string; accept any float literal.
+            try:
+                return float(value)
+            except ValueError:
+                pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{name} expects a number, got {value!r}")
         return float(value)

@@ -47,7 +47,7 @@ from randlabels.utils.io import (
 
 # Keys that may differ between the run that wrote a directory and the one that
 # resumes it: they say where things are, not what is computed.
-_LOCATION_KEYS = {("train", "device"), ("data", "data_dir")}
+_LOCATION_KEYS = {("train", "device"), ("data", "data_dir"), ("data", "download")}
 
 
 class RunDirError(RuntimeError):
@@ -81,20 +81,22 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def load_run_dataset(cfg: RunConfig) -> ArrayDataset:
+def load_run_dataset(cfg: RunConfig, progress: bool = True) -> ArrayDataset:
     from randlabels.data.registry import load_dataset
 
     d = cfg.data
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {"progress": progress}
     if d.dataset.startswith("gaussian"):
         kwargs = {"n_train": d.n_samples, "n_test": d.synthetic_test, "seed": d.split_seed}
-    return load_dataset(d.dataset, d.data_dir, source=d.source, **kwargs)
+    return load_dataset(d.dataset, d.data_dir, source=d.source, download=d.download, **kwargs)
 
 
-def prepare_data(cfg: RunConfig, dataset: ArrayDataset | None = None) -> PreparedData:
+def prepare_data(
+    cfg: RunConfig, dataset: ArrayDataset | None = None, progress: bool = True
+) -> PreparedData:
     """Select the split, apply the label regime and compute standardization statistics."""
     d = cfg.data
-    ds = dataset if dataset is not None else load_run_dataset(cfg)
+    ds = dataset if dataset is not None else load_run_dataset(cfg, progress)
     n_pool = ds.train_x.shape[0]
     if d.splits is not None:
         indices = disjoint_splits(n_pool, d.splits, d.split_seed)[d.split]
@@ -121,8 +123,11 @@ def prepare_data(cfg: RunConfig, dataset: ArrayDataset | None = None) -> Prepare
         mean, std = channel_stats(ds.train_x)
     test_x = test_y = None
     if ds.test_x is not None and d.n_test != 0:
-        n_test = ds.test_x.shape[0] if d.n_test is None else min(d.n_test, ds.test_x.shape[0])
-        test_x, test_y = ds.test_x[:n_test], ds.test_y[:n_test]
+        test_x, test_y = ds.test_x, ds.test_y
+        if d.n_test is not None and d.n_test < ds.test_x.shape[0]:
+            # A fixed random subset: test folders are stored class by class too.
+            pick = disjoint_splits(ds.test_x.shape[0], [d.n_test], seed=0)[0]
+            test_x, test_y = test_x[pick], test_y[pick]
     info = {
         "dataset": ds.name,
         "source": str(ds.source),
@@ -338,7 +343,7 @@ def run_training(
             summary["skipped"] = True
             return summary
         device = resolve_device(cfg.train.device)
-        data = prepare_data(cfg, dataset)
+        data = prepare_data(cfg, dataset, progress)
         model = build_model(cfg, data.num_classes, data.train_x.shape[1:])
         if model_hook is not None:
             model_hook(model, data)

@@ -1,0 +1,5 @@
+import sys
+
+from randlabels.cli import main
+
+sys.exit(main())
