@@ -77,6 +77,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
     print("models:   " + ", ".join(list_models()))
     print("datasets: " + ", ".join(DATASET_NAMES))
+    print("streamed: imagenet (ILSVRC-2012 folders; data.source=DIR, data.image_size=224)")
     return 0
 
 

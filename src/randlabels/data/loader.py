@@ -169,3 +169,108 @@ def crop_and_flip(
     cols_idx = torch.where(flip[:, None], (w - 1) - ar_w, ar_w) + dx[:, None]
     cols = cols_idx[:, None, None, :].expand(b, c, h, w)
     return out.gather(3, cols)
+
+
+class _Positions(torch.utils.data.Dataset):
+    """Item ``i`` of a subset: (image, i), so labels can come from the loader's own tensor."""
+
+    def __init__(self, dataset: torch.utils.data.Dataset, indices: torch.Tensor) -> None:
+        self.dataset = dataset
+        self.indices = indices.tolist()
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        return self.dataset[self.indices[i]][0], i
+
+
+class StreamingLoader(TensorLoader):
+    """The :class:`TensorLoader` interface over images decoded on the fly (the ImageNet path).
+
+    ``dataset[i]`` must return ``(uint8 [C, H, W], label)`` with one size for all
+    items (e.g. :class:`randlabels.data.imagefolder.ImageFolderStream`, which
+    resizes and center-crops). Decoding runs in ``num_workers`` DataLoader
+    processes; order and augmentation are the same pure functions of
+    ``(seed, epoch)`` as in :class:`TensorLoader`, so resuming stays exact.
+
+    Args:
+        dataset: the full image set.
+        indices: int64 ``[N]`` positions of this loader's examples in ``dataset``.
+        labels: int64 ``[N]`` their labels (real, random or corrupted).
+        Other arguments as for :class:`TensorLoader`.
+    """
+
+    def __init__(
+        self,
+        dataset: torch.utils.data.Dataset,
+        indices: torch.Tensor,
+        labels: torch.Tensor,
+        *,
+        batch_size: int,
+        shuffle: bool = True,
+        augment: bool = False,
+        mean: torch.Tensor | None = None,
+        std: torch.Tensor | None = None,
+        device: str | torch.device = "cpu",
+        seed: int = 0,
+        drop_last: bool = False,
+        pad: int = 4,
+        channels_last: bool = False,
+        num_workers: int = 0,
+    ) -> None:
+        if indices.shape[0] != labels.shape[0]:
+            raise DataError(f"{indices.shape[0]} indices but {labels.shape[0]} labels")
+        if indices.shape[0] == 0:
+            raise DataError("cannot build a loader over an empty dataset")
+        if batch_size < 1:
+            raise DataError(f"batch_size must be >= 1, got {batch_size}")
+        first, _ = dataset[int(indices[0])]
+        if first.dim() != 3 or first.dtype != torch.uint8:
+            raise DataError(
+                f"streamed items must be uint8 [C, H, W] images, got {first.dtype} "
+                f"{tuple(first.shape)}"
+            )
+        self.is_image = True
+        self.device = torch.device(device)
+        # Only a stub of the right shape: the pixels stay on disk.
+        self.x = torch.empty((indices.shape[0], *first.shape), dtype=torch.uint8, device="meta")
+        self.y = labels.to(self.device, torch.int64)
+        self.batch_size = int(batch_size)
+        self.shuffle = shuffle
+        self.augment = augment
+        self.seed = int(seed)
+        self.drop_last = drop_last
+        self.pad = int(pad)
+        self.channels_last = channels_last
+        self.num_workers = int(num_workers)
+        self.source = _Positions(dataset, indices)
+        self.x_device_shape = first.shape
+        self.scale, self.shift = self._affine(mean, std)
+
+    def batches(
+        self, epoch: int = 0, start: int = 0
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        plan = self.epoch_plan(epoch)
+        order = plan["order"].cpu()
+        stop = len(self) * self.batch_size
+        todo = order[start * self.batch_size : stop]
+        if todo.numel() == 0:
+            return
+        dl = torch.utils.data.DataLoader(
+            self.source,
+            batch_size=self.batch_size,
+            sampler=todo.tolist(),
+            num_workers=self.num_workers,
+            pin_memory=self.device.type == "cuda",
+        )
+        for b, (xb, pos) in enumerate(dl, start=start):
+            xb = xb.to(self.device, non_blocking=True)
+            pos = pos.to(self.device)
+            if self.augment:
+                lo = b * self.batch_size
+                hi = lo + xb.shape[0]
+                xb = crop_and_flip(
+                    xb, plan["dy"][lo:hi], plan["dx"][lo:hi], plan["flip"][lo:hi], self.pad
+                )
+            yield self.standardize(xb), self.y[pos]

@@ -36,6 +36,9 @@ class DataConfig:
     label_seed: int | None = None  # default: the run seed
     augment: bool = False  # random crop (pad 4) + horizontal flip
     standardize: bool = True  # per-channel mean/std of the whole training pool
+    image_size: int = 224  # imagenet (streamed): resize + center crop to this size
+    workers: int = 4  # imagenet (streamed): decoding processes
+    stats_sample: int = 5000  # imagenet (streamed): images used for mean/std
     n_samples: int = 10000  # synthetic Gaussian sets: training examples
     synthetic_test: int = 2000  # synthetic Gaussian sets: test examples
 

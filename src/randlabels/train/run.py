@@ -56,9 +56,14 @@ class RunDirError(RuntimeError):
 
 @dataclass
 class PreparedData:
-    """The tensors and facts one run trains and evaluates on."""
+    """The tensors and facts one run trains and evaluates on.
 
-    train_x: torch.Tensor
+    For streamed image folders (``data.dataset=imagenet``) ``train_x``/``test_x``
+    are ``None`` and ``stream``/``test_stream`` hold the on-disk datasets, with
+    ``indices``/``test_indices`` selecting from them.
+    """
+
+    train_x: torch.Tensor | None
     train_y: torch.Tensor
     indices: torch.Tensor  # positions in the dataset's training pool
     test_x: torch.Tensor | None
@@ -67,6 +72,10 @@ class PreparedData:
     mean: torch.Tensor | None
     std: torch.Tensor | None
     info: dict[str, Any]
+    input_shape: tuple[int, ...] = ()
+    stream: Any = None
+    test_stream: Any = None
+    test_indices: torch.Tensor | None = None
 
 
 def resolve_device(name: str) -> torch.device:
@@ -96,23 +105,11 @@ def prepare_data(
 ) -> PreparedData:
     """Select the split, apply the label regime and compute standardization statistics."""
     d = cfg.data
+    if d.dataset == STREAMED and dataset is None:
+        return _prepare_streamed(cfg)
     ds = dataset if dataset is not None else load_run_dataset(cfg, progress)
     n_pool = ds.train_x.shape[0]
-    if d.splits is not None:
-        indices = disjoint_splits(n_pool, d.splits, d.split_seed)[d.split]
-    else:
-        indices = torch.arange(n_pool)
-    if d.n_train is not None:
-        if d.n_train > indices.numel():
-            raise DataError(
-                f"data.n_train is {d.n_train} but the training set "
-                f"{'(split ' + str(d.split) + ') ' if d.splits else ''}has only "
-                f"{indices.numel()} examples"
-            )
-        # A random subset (from split_seed), never the first n: image folders are
-        # stored class by class, so a prefix would hold a single class.
-        pick = disjoint_splits(indices.numel(), [d.n_train], d.split_seed + 1)[0]
-        indices = indices[pick]
+    indices = select_training_indices(n_pool, d)
     label_seed = cfg.seed if d.label_seed is None else d.label_seed
     labels, k = apply_label_regime(ds.train_y[indices], d.labels, ds.num_classes, label_seed)
     mean = std = None
@@ -146,7 +143,103 @@ def prepare_data(
         "mean": None if mean is None else mean.tolist(),
         "std": None if std is None else std.tolist(),
     }
-    return PreparedData(ds.train_x[indices], labels, indices, test_x, test_y, k, mean, std, info)
+    return PreparedData(
+        ds.train_x[indices],
+        labels,
+        indices,
+        test_x,
+        test_y,
+        k,
+        mean,
+        std,
+        info,
+        input_shape=tuple(ds.input_shape),
+    )
+
+
+def select_training_indices(n_pool: int, d) -> torch.Tensor:
+    """Positions in the training pool used by a run: its split, then a random subset."""
+    if d.splits is not None:
+        indices = disjoint_splits(n_pool, d.splits, d.split_seed)[d.split]
+    else:
+        indices = torch.arange(n_pool)
+    if d.n_train is not None:
+        if d.n_train > indices.numel():
+            raise DataError(
+                f"data.n_train is {d.n_train} but the training set "
+                f"{'(split ' + str(d.split) + ') ' if d.splits else ''}has only "
+                f"{indices.numel()} examples"
+            )
+        # A random subset (from split_seed), never the first n: image folders are
+        # stored class by class, so a prefix would hold a single class.
+        pick = disjoint_splits(indices.numel(), [d.n_train], d.split_seed + 1)[0]
+        indices = indices[pick]
+    return indices
+
+
+STREAMED = "imagenet"
+
+
+def _prepare_streamed(cfg: RunConfig) -> PreparedData:
+    """ILSVRC-2012-style folders (train/<wnid>/*, val/<wnid>/*) decoded on the fly."""
+    from randlabels.data.imagefolder import ImageFolderStream
+    from randlabels.data.registry import channel_stats, default_data_dir
+
+    d = cfg.data
+    root = Path(d.source) if d.source else Path(d.data_dir or default_data_dir()) / "imagenet"
+    train = ImageFolderStream(root, "train", size=d.image_size)
+    indices = select_training_indices(len(train), d)
+    label_seed = cfg.seed if d.label_seed is None else d.label_seed
+    true = torch.from_numpy(train.labels)[indices]
+    labels, k = apply_label_regime(true, d.labels, len(train.classes), label_seed)
+    mean = std = None
+    if d.standardize:
+        # Decoding the whole pool for two numbers per channel is too slow at
+        # ImageNet scale; a seeded random sample estimates them.
+        n_stats = min(d.stats_sample, len(train))
+        pick = disjoint_splits(len(train), [n_stats], seed=d.split_seed + 2)[0]
+        mean, std = channel_stats(torch.stack([train[int(i)][0] for i in pick]))
+    test = test_indices = test_y = None
+    if (root / "val").is_dir() and d.n_test != 0:
+        test = ImageFolderStream(root, "val", size=d.image_size, classes=train.classes)
+        test_indices = torch.arange(len(test))
+        if d.n_test is not None and d.n_test < len(test):
+            test_indices = disjoint_splits(len(test), [d.n_test], seed=0)[0]
+        test_y = torch.from_numpy(test.labels)[test_indices]
+    info = {
+        "dataset": STREAMED,
+        "source": str(root),
+        "pool_size": len(train),
+        "n_train": int(indices.numel()),
+        "n_test": 0 if test is None else int(test_indices.numel()),
+        "input_shape": [3, d.image_size, d.image_size],
+        "labels": d.labels,
+        "label_seed": label_seed,
+        "num_classes": k,
+        "splits": d.splits,
+        "split": d.split if d.splits else None,
+        "split_seed": d.split_seed,
+        "indices_sha256": hashlib.sha256(indices.numpy().tobytes()).hexdigest(),
+        "labels_sha256": hashlib.sha256(labels.numpy().tobytes()).hexdigest(),
+        "mean": None if mean is None else mean.tolist(),
+        "std": None if std is None else std.tolist(),
+        "stats_sample": d.stats_sample if d.standardize else None,
+    }
+    return PreparedData(
+        None,
+        labels,
+        indices,
+        None,
+        test_y,
+        k,
+        mean,
+        std,
+        info,
+        input_shape=(3, d.image_size, d.image_size),
+        stream=train,
+        test_stream=test,
+        test_indices=test_indices,
+    )
 
 
 def build_model(cfg: RunConfig, num_classes: int, input_shape: Sequence[int]) -> torch.nn.Module:
@@ -188,6 +281,8 @@ def build_loaders(
         "device": device,
         "channels_last": t.channels_last,
     }
+    if data.stream is not None:
+        return _streamed_loaders(cfg, data, common)
     train = TensorLoader(
         data.train_x,
         data.train_y,
@@ -206,6 +301,44 @@ def build_loaders(
     if t.eval_train:
         evals["train_full"] = TensorLoader(
             data.train_x, data.train_y, batch_size=eval_batch, shuffle=False, **common
+        )
+    return train, evals
+
+
+def _streamed_loaders(cfg: RunConfig, data: PreparedData, common: dict[str, Any]):
+    from randlabels.data.loader import StreamingLoader
+
+    t, workers = cfg.train, cfg.data.workers
+    train = StreamingLoader(
+        data.stream,
+        data.indices,
+        data.train_y,
+        batch_size=t.batch_size,
+        augment=cfg.data.augment,
+        seed=cfg.seed,
+        num_workers=workers,
+        **common,
+    )
+    evals: dict[str, TensorLoader] = {}
+    if data.test_stream is not None:
+        evals["test"] = StreamingLoader(
+            data.test_stream,
+            data.test_indices,
+            data.test_y,
+            batch_size=t.batch_size,
+            shuffle=False,
+            num_workers=workers,
+            **common,
+        )
+    if t.eval_train:
+        evals["train_full"] = StreamingLoader(
+            data.stream,
+            data.indices,
+            data.train_y,
+            batch_size=t.batch_size,
+            shuffle=False,
+            num_workers=workers,
+            **common,
         )
     return train, evals
 
@@ -344,11 +477,11 @@ def run_training(
             return summary
         device = resolve_device(cfg.train.device)
         data = prepare_data(cfg, dataset, progress)
-        model = build_model(cfg, data.num_classes, data.train_x.shape[1:])
+        model = build_model(cfg, data.num_classes, data.input_shape)
         if model_hook is not None:
             model_hook(model, data)
         model.to(device)
-        if cfg.train.channels_last and data.train_x.dim() == 4:
+        if cfg.train.channels_last and len(data.input_shape) == 3:
             model.to(memory_format=torch.channels_last)
         train_loader, eval_loaders = build_loaders(cfg, data, device)
         if not config_path.exists():
