@@ -265,6 +265,18 @@ def _validate(cfg: RunConfig) -> None:
         raise ConfigError(f"train.betas must be two numbers in [0, 1), got {t.betas}")
     if any(e < 1 or e > t.epochs for e in t.save_epochs):
         raise ConfigError(f"train.save_epochs must lie in 1..{t.epochs}, got {t.save_epochs}")
+    from randlabels.data.registry import DATASET_NAMES
+    from randlabels.models import MODEL_NAMES
+
+    if m.name not in MODEL_NAMES:
+        raise ConfigError(
+            f"model.name: unknown model {m.name!r}; expected one of: {', '.join(MODEL_NAMES)}"
+        )
+    datasets = (*DATASET_NAMES, "imagenet")
+    if d.dataset not in datasets:
+        raise ConfigError(
+            f"data.dataset: unknown dataset {d.dataset!r}; expected one of: {', '.join(datasets)}"
+        )
     positive("model.width", m.width)
     positive("model.init_scale", m.init_scale)
     if m.first_layer_std is not None:

@@ -457,7 +457,20 @@ def run_training(
         when the run had already finished.
     """
     cfg.validate()
+    created = not Path(run_dir).exists()
     run_dir = ensure_writable_dir(run_dir)
+    try:
+        return _run_locked(cfg, run_dir, callbacks, dataset, progress, model_hook)
+    except BaseException:
+        # A run that failed before writing its config leaves nothing behind.
+        if created and not (run_dir / "config.yaml").exists():
+            (run_dir / "run.lock").unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                run_dir.rmdir()
+        raise
+
+
+def _run_locked(cfg, run_dir, callbacks, dataset, progress, model_hook) -> dict[str, Any]:
     with run_lock(run_dir):
         config_path = run_dir / "config.yaml"
         if config_path.exists():
