@@ -88,6 +88,34 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_align(args: argparse.Namespace) -> int:
+    from randlabels.align_cli import run_align
+
+    layers = None if not args.layer else args.layer
+    run_align(args.targets, layers, args.out, probe=args.probe, num_random=args.random_bases)
+    return 0
+
+
+def _cmd_experiment(args: argparse.Namespace) -> int:
+    from randlabels.experiments.runner import run_experiment
+
+    results = run_experiment(
+        args.name,
+        args.profile,
+        seeds=args.seeds,
+        data_dir=args.data_dir,
+        out=args.out,
+        progress=not args.no_progress,
+    )
+    print(
+        f"{args.name} ({args.profile}) finished in {results['wall_time_s']:.0f}s; "
+        f"results in {Path(args.out) / args.name}"
+    )
+    for v in results.get("verdicts", []):
+        print(f"  {v['claim']}: {v['verdict']:15s} {v['statistic']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="randlabels",
@@ -115,6 +143,23 @@ def build_parser() -> argparse.ArgumentParser:
     di.add_argument("--cache-dir")
     di.add_argument("--json", action="store_true")
     di.set_defaults(func=_cmd_data_info)
+
+    al = sub.add_parser("align", help="alignment of trained layers with their inputs")
+    al.add_argument("targets", nargs="+", help="run directories or weight files (pooled)")
+    al.add_argument("--layer", action="append", help="layer name (repeatable), or 'all'")
+    al.add_argument("--out", help="write align.json and figures here")
+    al.add_argument("--probe", type=int, default=2000, help="training images for Sigma_x")
+    al.add_argument("--random-bases", type=int, default=20)
+    al.set_defaults(func=_cmd_align)
+
+    ex = sub.add_parser("experiment", help="run one experiment of the paper (E2, E3, E4a, ...)")
+    ex.add_argument("name")
+    ex.add_argument("--profile", default="quick", choices=["quick", "paper"])
+    ex.add_argument("--seeds", type=int)
+    ex.add_argument("--data-dir", help="where CIFAR-10 is (e.g. ../shared/data)")
+    ex.add_argument("--out", default="results")
+    ex.add_argument("--no-progress", action="store_true")
+    ex.set_defaults(func=_cmd_experiment)
 
     lst = sub.add_parser("list", help="list models and datasets")
     lst.set_defaults(func=_cmd_list)
