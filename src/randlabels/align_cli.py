@@ -62,7 +62,7 @@ def run_align(
     first = cfgs[0]
     data = prepare_data(first, dataset_for(first), progress=False)
     models = []
-    for (run_dir, wpath), cfg in zip(resolved, cfgs):
+    for (_, wpath), cfg in zip(resolved, cfgs):
         model = build_model(cfg, data.num_classes, data.input_shape)
         try:
             model.load_state_dict(_load_state(wpath))
