@@ -14,13 +14,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import torch
+
 from randlabels.analysis.alignment import (
     MisalignmentResult,
     eigenvalue_function,
     misalignment_report,
 )
 from randlabels.analysis.covariance import Covariance, layer_input_covariance, weight_covariance
-
 from randlabels.models import analysable_layers
 
 

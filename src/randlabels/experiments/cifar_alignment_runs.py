@@ -36,7 +36,12 @@ def run_config(config: dict[str, Any], labels: str, seed: int, first_kernel: int
                 "n_test": config["n_test"],
                 "labels": labels,
             },
-            "model": {"name": "simple_cnn", "first_layer_std": 0.002, "first_kernel": first_kernel},
+            "model": {
+                "name": "simple_cnn",
+                "first_layer_std": 0.002,
+                "first_kernel": first_kernel,
+                "width": config.get("width", 1.0),
+            },
             "train": {
                 "epochs": config["epochs"],
                 "batch_size": 256,
@@ -60,6 +65,7 @@ def train_all(
     first_kernel: int = 3,
     tag: str = "simple_cnn",
     labels_list: tuple[str, ...] = LABELS,
+    track: bool = True,
 ) -> dict:
     """Train every (labels, seed) run; returns {labels: [run_dir per seed]}."""
     out: dict[str, list[Path]] = {}
@@ -75,6 +81,8 @@ def train_all(
 
             def callbacks(cfg=cfg):
                 nonlocal sigma_x, layer
+                if not track:
+                    return []
                 if sigma_x is None:
                     # The training subset does not depend on the seed or the labels.
                     sigma_x = input_covariance(cfg, first_kernel)

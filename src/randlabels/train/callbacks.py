@@ -72,12 +72,15 @@ class AlignmentTracker(Callback):
                     )
                 sx = layer_input_covariance(model, name, [self.probe])
             sw = weight_covariance(layers[name].weight.detach())
-            rep = misalignment_report(sw, sx, num_random=self.num_random, seed=self.seed)
             key = f"align.{name}"
-            out[f"{key}.M_data"] = rep.data
-            out[f"{key}.M_random"] = rep.random_mean
-            out[f"{key}.M_random_std"] = rep.random_std
-            out[f"{key}.ratio"] = rep.ratio
+            # One network's layer may have fewer units than d + 1: then Sigma_w is
+            # singular and only f is recorded (pool seeds afterwards for M).
+            if sw.count > sw.cov.shape[0]:
+                rep = misalignment_report(sw, sx, num_random=self.num_random, seed=self.seed)
+                out[f"{key}.M_data"] = rep.data
+                out[f"{key}.M_random"] = rep.random_mean
+                out[f"{key}.M_random_std"] = rep.random_std
+                out[f"{key}.ratio"] = rep.ratio
             if self.record_f or with_eigenvalues:
                 lam, f = eigenvalue_function(sw, sx)
                 if self.record_f:
