@@ -15,7 +15,7 @@ from randlabels.train.run import read_metrics
 from . import cifar_alignment_runs as runs
 
 PROFILES = {
-    "quick": {**runs.PROFILES["quick"], "f_epochs": [3, 6, 12]},
+    "quick": {**runs.PROFILES["quick"], "f_epochs": [6, 12, 24]},
     "paper": {**runs.PROFILES["paper"], "f_epochs": [5, 10, 20, 40]},
 }
 # Read off the paper's Figure 4 (SPEC E4b): drawn into the figure for comparison.
