@@ -19,6 +19,7 @@ EXPERIMENTS: dict[str, str] = {
     "E3": "randlabels.experiments.e3_eigenvectors",
     "E4a": "randlabels.experiments.e4a_f_synthetic",
     "E4b": "randlabels.experiments.e4b_f_cifar",
+    "E5": "randlabels.experiments.e5_covariance_init",
     "E6a": "randlabels.experiments.e6_deep_alignment",
 }
 PROFILES = ("quick", "paper")
