@@ -53,3 +53,16 @@ def classify_shape(f: torch.Tensor, tol: float = 0.03, window: int = 5) -> str:
         last = float(rel[-1] - rel[n - 1 - third])
         return INCREASING_FLAT if last < 0.5 * first else INCREASING
     return FLAT
+
+
+def shape_numbers(f: torch.Tensor, window: int = 5) -> dict[str, float]:
+    """The quantities :func:`classify_shape` decides on: relative rise to the peak, fall
+    after it, and where the peak is (index into f), after the same smoothing."""
+    s = smooth(torch.as_tensor(f), window)
+    rel = s / s.mean()
+    peak = int(rel.argmax())
+    return {
+        "rise": float(rel[peak] - rel[0]),
+        "fall": float(rel[peak] - rel[-1]),
+        "peak_index": peak,
+    }

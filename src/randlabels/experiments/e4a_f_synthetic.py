@@ -17,7 +17,7 @@ import torch
 
 from randlabels.analysis.alignment import eigenvalue_function, misalignment_report
 from randlabels.analysis.covariance import weight_covariance
-from randlabels.analysis.shapes import classify_shape
+from randlabels.analysis.shapes import classify_shape, shape_numbers
 from randlabels.analysis.stats import (
     NOT_REPRODUCED,
     REPRODUCED,
@@ -127,6 +127,7 @@ def run(config: dict[str, Any], out_dir: Path) -> dict[str, Any]:
             "mean_f": mean_f.tolist(),
             "sigma2": per_seed[0]["final"]["sigma2"],
             "shape_of_mean": classify_shape(mean_f),
+            "shape_numbers": shape_numbers(mean_f),
             "seed_shapes": [r["shape"] for r in per_seed],
             "max_relative_spread": spread if len(per_seed) > 1 else None,
             "ratio": estimate([r["final"]["ratio"] for r in per_seed]).to_dict(),
@@ -180,8 +181,9 @@ def _verdicts(config: dict[str, Any], results: dict[str, Any]) -> list[dict]:
         statement="the three settings give decreasing / interior-peak / increasing-then-flat f",
         statistic="shape of the seed-mean f: "
         + "; ".join(
-            f"{k}: {r['shape_of_mean']} (expected {SETTINGS[k]['expected']}; seeds: "
-            f"{', '.join(r['seed_shapes'])})"
+            f"{k}: {r['shape_of_mean']} (expected {SETTINGS[k]['expected']}; relative rise "
+            f"{r['shape_numbers']['rise']:.3f}, fall {r['shape_numbers']['fall']:.3f}, "
+            f"tolerance 0.03; seeds: {', '.join(r['seed_shapes'])})"
             for k, r in results.items()
         ),
         estimate=None,
