@@ -87,3 +87,45 @@ def test_bad_transfers_are_explained(pretrained, tmp_path):
         apply_transfer_(downstream(), "rescaled", [unfinished])
     with pytest.raises(TransferError, match="unknown transfer mode"):
         apply_transfer_(downstream(), "magic", pretrained)
+
+
+def test_transfer_command_trains_downstream_and_records_what_it_transferred(
+    pretrained, tmp_path, capsys
+):
+    import json
+
+    from randlabels.cli import main
+
+    down = [*GAUSS, "seed=7", "data.labels=real"]
+    out = tmp_path / "down"
+    args = [
+        "transfer",
+        "--no-progress",
+        "--from",
+        str(pretrained[0]),
+        "--mode",
+        "rescaled",
+        "--layers",
+        "1",
+        "--out",
+        str(out),
+        *down,
+    ]
+    assert main(args) == 0
+    info = json.loads((out / "transfer.json").read_text())
+    assert info["mode"] == "rescaled" and info["layers"] == ["features.0"]
+    assert (out / "summary.json").exists()
+    assert main(args) == 0 and "already finished" in capsys.readouterr().out
+    bad = [
+        "transfer",
+        "--no-progress",
+        "--from",
+        str(tmp_path / "nowhere"),
+        "--mode",
+        "pretrained",
+        "--out",
+        str(tmp_path / "x"),
+        *down,
+    ]
+    assert main(bad) == 2
+    assert "has not finished" in capsys.readouterr().err

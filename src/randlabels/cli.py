@@ -6,6 +6,7 @@ Usage:
     randlabels train model.name=mlp data.dataset=gaussian30 data.labels=random:10
     randlabels data prepare cifar10 --source cifar-10-python.tar.gz
     randlabels data info
+    randlabels transfer --from runs/up --mode rescaled -c down.yaml data.split=1
     randlabels list                                   # models and datasets
 """
 
@@ -96,6 +97,46 @@ def _cmd_align(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_transfer(args: argparse.Namespace) -> int:
+    import torch
+
+    from randlabels.train.config import load_config
+    from randlabels.train.run import default_run_dir, run_training
+    from randlabels.transfer.pipeline import apply_transfer_, load_pretrained
+    from randlabels.utils.io import atomic_write_json
+
+    cfg = load_config(args.config, args.overrides)
+    if args.mode != "scratch":
+        for run in args.pretrained:
+            load_pretrained(run)  # a clear error for unfinished runs, before any work
+    out = (
+        Path(args.out)
+        if args.out
+        else default_run_dir(cfg).with_name(
+            default_run_dir(cfg).name + f"-{args.mode}-m{args.layers if args.layers else 'all'}"
+        )
+    )
+    print(f"run directory: {out}")
+
+    def hook(model, data):
+        info = apply_transfer_(
+            model,
+            args.mode,
+            args.pretrained,
+            m=args.layers,
+            generator=torch.Generator().manual_seed(cfg.seed),
+        )
+        info["pretrained"] = [str(p) for p in args.pretrained]
+        atomic_write_json(out / "transfer.json", info)
+        print(f"transferred ({args.mode}): {', '.join(info['layers']) or 'nothing'}")
+
+    summary = run_training(cfg, out, progress=not args.no_progress, model_hook=hook)
+    if summary.get("skipped"):
+        print("this run has already finished; nothing to do")
+    _print_summary(summary)
+    return 0
+
+
 def _cmd_experiment(args: argparse.Namespace) -> int:
     from randlabels.experiments.runner import run_experiment
 
@@ -151,6 +192,30 @@ def build_parser() -> argparse.ArgumentParser:
     al.add_argument("--probe", type=int, default=2000, help="training images for Sigma_x")
     al.add_argument("--random-bases", type=int, default=20)
     al.set_defaults(func=_cmd_align)
+
+    tr = sub.add_parser(
+        "transfer", help="train downstream from pre-trained runs (scratch/pretrained/...)"
+    )
+    tr.add_argument(
+        "--from",
+        dest="pretrained",
+        action="append",
+        default=[],
+        help="a finished pre-trained run directory (repeat to pool, for covariance)",
+    )
+    tr.add_argument(
+        "--mode", default="rescaled", choices=["scratch", "pretrained", "rescaled", "covariance"]
+    )
+    tr.add_argument(
+        "--layers",
+        type=int,
+        help="transfer the first m layers (default: all but the head, which is always fresh)",
+    )
+    tr.add_argument("--config", "-c", help="the downstream run's config")
+    tr.add_argument("--out", "-o")
+    tr.add_argument("--no-progress", action="store_true")
+    tr.add_argument("overrides", nargs="*", metavar="section.key=value")
+    tr.set_defaults(func=_cmd_transfer)
 
     ex = sub.add_parser("experiment", help="run one experiment of the paper (E2, E3, E4a, ...)")
     ex.add_argument("name")
