@@ -15,6 +15,7 @@ from typing import Any
 from randlabels.experiments.common import save_figure, write_results
 
 EXPERIMENTS: dict[str, str] = {
+    "E1": "randlabels.experiments.e1_transfer",
     "E2": "randlabels.experiments.e2_misalignment",
     "E3": "randlabels.experiments.e3_eigenvectors",
     "E4a": "randlabels.experiments.e4a_f_synthetic",

@@ -1,0 +1,250 @@
+"""E1: transfer after random-label pre-training (paper Figure 1; claims C6, C7, C8).
+
+Pre-train on split A with random labels, then train on the disjoint split B with
+(a) real labels and (b) 10 random labels, from: scratch; pre-trained and rescaled
+to initial norms (SPEC 2.6); pre-trained without rescaling. New head downstream;
+untransferred parts are the scratch initialization of the downstream seed, so
+every comparison is paired by seed. Two upstream settings: one meant to give
+positive transfer (short, gentle pre-training) and one meant to give negative
+transfer (long pre-training at a high learning rate, so later layers specialize).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from randlabels.analysis.learning_speed import (
+    area_under_curve,
+    paired_difference,
+    steps_to_target,
+)
+from randlabels.analysis.stats import (
+    INCONCLUSIVE,
+    NOT_REPRODUCED,
+    REPRODUCED,
+    Verdict,
+    combine,
+    verdict_greater_than,
+    verdict_less_than,
+)
+from randlabels.train.run import read_metrics, run_training
+from randlabels.transfer.pipeline import apply_transfer_
+from randlabels.utils.io import atomic_write_json
+
+from .common import dataset_for, make_config, run_dir_for
+from .common import train as train_run
+
+VARIANTS = {"scratch": "scratch", "rescaled": "rescaled", "not rescaled": "pretrained"}
+DOWNSTREAM = {"real": "real", "random": "random:10"}
+PROFILES = {
+    # quick: a small VGG (vgg_small at half width), 2,000 + 2,000 images (paper: VGG16, 20k + 25k).
+    "quick": {
+        "model": "vgg_small", "width": 0.5, "splits": [2000, 2000], "seeds": 3,
+        "batch_size": 128, "down_epochs": 12, "down_lr": 0.01,
+        "settings": {
+            "positive": {"classes": 10, "epochs": 10, "lr": 0.01},
+            "negative": {"classes": 10, "epochs": 60, "lr": 0.05},
+        },
+        "targets": {"real": 0.5, "random": 0.3},
+    },
+    "paper": {
+        "model": "vgg16", "width": 1.0, "splits": [20000, 25000], "seeds": 5,
+        "batch_size": 128, "down_epochs": 60, "down_lr": 0.01,
+        "settings": {
+            "positive": {"classes": 10, "epochs": 20, "lr": 0.01},
+            "negative": {"classes": 1000, "epochs": 200, "lr": 0.05},
+        },
+        "targets": {"real": 0.9, "random": 0.5},
+    },
+}  # fmt: skip
+
+
+def _config(config, split: int, labels: str, epochs: int, lr: float, seed: int):
+    return make_config(
+        {
+            "seed": seed,
+            "data": {
+                "dataset": "cifar10",
+                "data_dir": config.get("data_dir"),
+                "splits": config["splits"],
+                "split": split,
+                "n_test": 1000,
+                "labels": labels,
+            },
+            "model": {"name": config["model"], "width": config["width"]},
+            "train": {
+                "epochs": epochs,
+                "batch_size": config["batch_size"],
+                "lr": lr,
+                "momentum": 0.9,
+                "log_every": 10,
+            },
+        }
+    )
+
+
+def _curve(run_dir: Path) -> tuple[list[int], list[float]]:
+    steps, acc = [], []
+    for line in read_metrics(run_dir):
+        if "train_acc" in line:
+            steps.append(line["step"])
+            acc.append(line["train_acc"])
+    return steps, acc
+
+
+def run(config: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+    progress = config.get("progress", False)
+    results: dict[str, Any] = {}
+    for setting, up in config["settings"].items():
+        upstream = []
+        for seed in range(config["seeds"]):
+            cfg = _config(config, 0, f"random:{up['classes']}", up["epochs"], up["lr"], seed)
+            run_dir = run_dir_for(cfg, config["runs_root"], f"e1-up-{setting}-s{seed}")
+            train_run(cfg, run_dir, progress=progress)
+            upstream.append(run_dir)
+        results[setting] = {"upstream": up, "downstream": {}}
+        for down, labels in DOWNSTREAM.items():
+            curves: dict[str, list[dict]] = {v: [] for v in VARIANTS}
+            for seed in range(config["seeds"]):
+                base = _config(
+                    config, 1, labels, config["down_epochs"], config["down_lr"], 100 + seed
+                )
+                for variant, mode in VARIANTS.items():
+                    tag = f"e1-down-{setting}-{down}-{mode}-s{seed}"
+                    run_dir = run_dir_for(base, config["runs_root"], tag)
+
+                    def hook(model, data, mode=mode, src=upstream[seed], run_dir=run_dir):
+                        info = apply_transfer_(model, mode, [src])
+                        info["sources"] = [str(src)]
+                        atomic_write_json(run_dir / "transfer.json", info)
+
+                    run_training(
+                        base, run_dir, dataset=dataset_for(base), progress=progress, model_hook=hook
+                    )
+                    steps, acc = _curve(run_dir)
+                    target = config["targets"][down]
+                    curves[variant].append(
+                        {
+                            "steps": steps,
+                            "train_acc": acc,
+                            "steps_to_target": steps_to_target(steps, acc, target),
+                            "auc": area_under_curve(steps, acc),
+                            "run_dir": str(run_dir),
+                        }
+                    )
+            results[setting]["downstream"][down] = {
+                "target": config["targets"][down],
+                "curves": curves,
+                "steps_vs_scratch": {
+                    v: paired_difference(
+                        [c["steps_to_target"] for c in curves[v]],
+                        [c["steps_to_target"] for c in curves["scratch"]],
+                    ).to_dict()
+                    for v in ("rescaled", "not rescaled")
+                },
+                "auc_vs_scratch": {
+                    v: paired_difference(
+                        [c["auc"] for c in curves[v]], [c["auc"] for c in curves["scratch"]]
+                    ).to_dict()
+                    for v in ("rescaled", "not rescaled")
+                },
+            }
+    return {
+        "experiment": "E1",
+        "config": config,
+        "settings": results,
+        "verdicts": _verdicts(config, results),
+    }
+
+
+def _est(d: dict):
+    from randlabels.analysis.stats import Estimate
+
+    return Estimate(d["mean"], d["low"], d["high"], d["n"], d["values"])
+
+
+def _verdicts(config: dict[str, Any], results: dict[str, Any]) -> list[dict]:
+    profile = config["profile"]
+    data = f"CIFAR-10 splits {config['splits']}, {config['model']} (E1), downstream real labels"
+    pos = results["positive"]["downstream"]["real"]
+    neg = results["negative"]["downstream"]["real"]
+    target = pos["target"]
+    d_pos = _est(pos["steps_vs_scratch"]["rescaled"])
+    c6v = verdict_less_than(d_pos, 0.0)
+    c6 = Verdict(
+        "C6",
+        "random-label pre-training speeds up training on real labels (positive "
+        "setting, pre-trained + rescaled vs scratch)",
+        f"steps to train accuracy {target}, rescaled - scratch: {d_pos}",
+        d_pos.to_dict(),
+        "< 0 (CI)",
+        c6v,
+        profile,
+        data,
+    )
+    # "no rescaling at least as fast": slower is a CI entirely above 0.
+    d_nr = paired_difference(
+        [c["steps_to_target"] for c in pos["curves"]["not rescaled"]],
+        [c["steps_to_target"] for c in pos["curves"]["rescaled"]],
+    )
+    if d_nr.low is None:
+        part = INCONCLUSIVE
+    elif d_nr.low > 0:
+        part = NOT_REPRODUCED
+    elif d_nr.mean <= 0:
+        part = REPRODUCED
+    else:
+        part = INCONCLUSIVE
+    c7 = Verdict(
+        "C7",
+        "the transfer survives rescaling and no rescaling is at least as fast",
+        f"C6: {c6v}; steps, not rescaled - rescaled: {d_nr}",
+        d_nr.to_dict(),
+        "C6 reproduced and the difference not above 0",
+        combine([c6v, part]),
+        profile,
+        data,
+    )
+    d_neg = _est(neg["steps_vs_scratch"]["rescaled"])
+    c8 = Verdict(
+        "C8",
+        "negative transfer exists (negative setting, pre-trained slower)",
+        f"steps to train accuracy {neg['target']}, rescaled - scratch: {d_neg}",
+        d_neg.to_dict(),
+        "> 0 (CI)",
+        verdict_greater_than(d_neg, 0.0),
+        profile,
+        data,
+    )
+    return [c6.to_dict(), c7.to_dict(), c8.to_dict()]
+
+
+def plot(results: dict[str, Any]) -> dict[str, Any]:
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    settings = results["settings"]
+    fig, axes = plt.subplots(len(settings), 2, figsize=(11, 4 * len(settings)), squeeze=False)
+    for r, (setting, res) in enumerate(settings.items()):
+        for c, (down, d) in enumerate(res["downstream"].items()):
+            ax = axes[r, c]
+            for i, (variant, curves) in enumerate(d["curves"].items()):
+                n = min(len(x["train_acc"]) for x in curves)
+                arr = np.array([x["train_acc"][:n] for x in curves])
+                ax.plot(curves[0]["steps"][:n], arr.mean(0), color=f"C{i}", label=variant)
+                ax.fill_between(
+                    curves[0]["steps"][:n], arr.min(0), arr.max(0), color=f"C{i}", alpha=0.15
+                )
+            ax.axhline(d["target"], color="gray", ls=":", lw=1)
+            up = res["upstream"]
+            ax.set_title(
+                f"{setting} setting (upstream random:{up['classes']}, {up['epochs']} "
+                f"epochs, lr {up['lr']}); downstream {down} labels",
+                fontsize=9,
+            )
+            ax.set_xlabel("downstream step")
+            ax.set_ylabel("train accuracy")
+            ax.legend(fontsize=8)
+    fig.suptitle("E1: downstream training after random-label pre-training (paper Figure 1)")
+    return {"e1_transfer": fig}
