@@ -124,11 +124,15 @@ def run(config: dict[str, Any], out_dir: Path) -> dict[str, Any]:
                     )
                     steps, acc = _curve(run_dir)
                     target = config["targets"][down]
+                    reached = steps_to_target(steps, acc, target)
                     curves[variant].append(
                         {
                             "steps": steps,
                             "train_acc": acc,
-                            "steps_to_target": steps_to_target(steps, acc, target),
+                            # Never reaching the target is censored at the last step: a
+                            # lower bound, which makes "slower than scratch" conservative.
+                            "steps_to_target": min(reached, steps[-1]),
+                            "reached_target": reached <= steps[-1],
                             "auc": area_under_curve(steps, acc),
                             "run_dir": str(run_dir),
                         }
