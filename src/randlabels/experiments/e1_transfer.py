@@ -243,8 +243,8 @@ def plot(results: dict[str, Any]) -> dict[str, Any]:
             ax.axhline(d["target"], color="gray", ls=":", lw=1)
             up = res["upstream"]
             ax.set_title(
-                f"{setting} setting (upstream random:{up['classes']}, {up['epochs']} "
-                f"epochs, lr {up['lr']}); downstream {down} labels",
+                f"{setting} setting: upstream random:{up['classes']}, {up['epochs']} "
+                f"epochs, lr {up['lr']}\ndownstream {down} labels",
                 fontsize=9,
             )
             ax.set_xlabel("downstream step")
