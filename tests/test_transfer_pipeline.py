@@ -129,3 +129,44 @@ def test_transfer_command_trains_downstream_and_records_what_it_transferred(
     ]
     assert main(bad) == 2
     assert "has not finished" in capsys.readouterr().err
+
+
+def test_covariance_init_of_deeper_layers_follows_their_new_inputs(tmp_path):
+    from randlabels.transfer.pipeline import covariance_init_layers_
+
+    cnn = [
+        "data.dataset=cifar10",
+        "data.labels=random:10",
+        "model.name=vgg_small",
+        "model.width=0.25",
+        "train.epochs=1",
+        "train.batch_size=32",
+    ]
+    from randlabels.data.dataset import ArrayDataset
+
+    g = torch.Generator().manual_seed(0)
+    x = (torch.rand(96, 3, 16, 16, generator=g) * 255).to(torch.uint8)
+    ds = ArrayDataset(
+        "t", x, torch.randint(0, 10, (96,), generator=g), None, None, [str(i) for i in range(10)]
+    )
+    runs = []
+    for seed in (0, 1):
+        run_training(
+            load_config(None, [*cnn, f"seed={seed}"]),
+            tmp_path / f"s{seed}",
+            dataset=ds,
+            progress=False,
+        )
+        runs.append(tmp_path / f"s{seed}")
+    model = create_model("vgg_small", width=0.25, input_size=16, seed=3)
+    probe = torch.randn(64, 3, 16, 16, generator=g)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    info = covariance_init_layers_(model, runs, 2, probe, generator=g)
+    assert info["layers"] == ["features.0", "features.3"]
+    after = model.state_dict()
+    assert not torch.equal(before["features.3.weight"], after["features.3.weight"])
+    assert torch.equal(before["features.6.weight"], after["features.6.weight"])  # m=2 only
+    # Pre-trained weights were rescaled to their initial norm before f was measured, so
+    # the new filters keep about the scale of a fresh initialization.
+    ratio = (after["features.3.weight"].std() / before["features.3.weight"].std()).item()
+    assert 0.5 < ratio < 2.0

@@ -140,3 +140,75 @@ def _rescale_named_(model: nn.Module, names: list[str], init: dict) -> dict[str,
         w.mul_(factor)
         factors[n] = factor
     return factors
+
+
+@torch.no_grad()
+def covariance_init_layers_(
+    model: nn.Module,
+    pretrained_runs: Sequence[str | Path],
+    m: int,
+    probe: torch.Tensor,
+    *,
+    generator: torch.Generator | None = None,
+) -> dict:
+    """Covariance initialization of the first ``m`` layers ("transferring more", paper 2.5).
+
+    Layer 1 is sampled from N(mu_w, Sigma_w) of the pooled, rescaled pre-trained filters
+    (as in :func:`apply_transfer_`). A deeper layer's filters live in the coordinates of
+    the features below it, which differ from network to network, so its Sigma_w cannot
+    be pooled across runs. Instead [ours, after SPEC 2.7]: from each pre-trained run we
+    measure that layer's f (weight std along each eigenvector of the layer's own input
+    covariance, weights rescaled to their initial norm), pool the (lambda, f) points of all
+    runs into one function of lambda (piecewise linear in log lambda), and set the new
+    layer's Sigma_w = sum_i f(lambda_i)^2 v_i v_i^T in the eigenbasis of *its* input
+    covariance on ``probe``, through the already initialized lower layers.
+
+    Args:
+        model: the downstream model (scratch initialization), changed in place.
+        pretrained_runs: finished pre-trained run directories (same architecture).
+        m: number of layers to initialize (the head excluded).
+        probe: standardized inputs ``[B, ...]`` used for the layers' input covariances.
+    """
+    import copy
+
+    from randlabels.analysis.alignment import eigenvalue_function
+    from randlabels.analysis.covariance import layer_input_covariance
+    from randlabels.transfer.init import data_covariance_init_
+
+    _, names = transfer_keys(model, m)
+    report = apply_transfer_(model, "covariance", pretrained_runs, m=1, generator=generator)
+    report["f_points"] = {}
+    head_keys = {k for k in model.state_dict() if k.startswith("head.")}
+    for depth, name in enumerate(names[1:], start=2):
+        lams, fs = [], []
+        for run in pretrained_runs:
+            init, final = load_pretrained(run)
+            ref = copy.deepcopy(model)
+            ref.load_state_dict(
+                {k: v for k, v in final.items() if k not in head_keys}, strict=False
+            )
+            w = analysable_layers(ref)[name].weight
+            w.mul_(init[f"{name}.weight"].norm() / w.norm())
+            sx = layer_input_covariance(ref, name, [probe])
+            lam, f = eigenvalue_function(weight_covariance(w), sx)
+            keep = lam > lam.max() * 1e-9  # directions the probe actually spans
+            lams.append(lam[keep])
+            fs.append(f[keep])
+        lam_all = torch.cat(lams).clamp_min(1e-30).log()
+        f_all = torch.cat(fs)
+        order = torch.argsort(lam_all)
+        xs, ys = lam_all[order], f_all[order]
+
+        def f_of(lam, xs=xs, ys=ys):
+            import numpy as np
+
+            x = lam.clamp_min(1e-30).log().numpy()
+            return torch.from_numpy(np.interp(x, xs.numpy(), ys.numpy()))
+
+        layer = analysable_layers(model)[name]
+        sx_new = layer_input_covariance(model, name, [probe])
+        data_covariance_init_(layer, sx_new, f_of, generator=generator)
+        report["layers"] = names[:depth]
+        report["f_points"][name] = int(xs.numel())
+    report["mode"] = f"covariance (first {m} layers)"
+    return report
