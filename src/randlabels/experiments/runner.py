@@ -22,6 +22,7 @@ EXPERIMENTS: dict[str, str] = {
     "E4b": "randlabels.experiments.e4b_f_cifar",
     "E5": "randlabels.experiments.e5_covariance_init",
     "E6a": "randlabels.experiments.e6_deep_alignment",
+    "E6t": "randlabels.experiments.e6_transfer_more",
 }
 PROFILES = ("quick", "paper")
 

@@ -1,0 +1,142 @@
+"""E6 (transfer half): covariance initialization of the first m conv layers (paper 2.5).
+
+Upstream: the VGG of E6a (BatchNorm, small init scale), random labels on split A.
+Downstream: real labels on the disjoint split B from scratch, and with the first
+m = 1, 2, 3 conv layers covariance-initialized (``covariance_init_layers_``: layer 1
+from the pooled filter covariance, deeper layers from the pooled f in the
+eigenbasis of their new inputs). No pre-trained weight is copied. SPEC section 5
+has no claim for this part; the report gives the paired differences to scratch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from randlabels.analysis.learning_speed import area_under_curve, paired_difference, steps_to_target
+from randlabels.train.run import prepare_data, read_metrics, run_training
+from randlabels.transfer.pipeline import covariance_init_layers_
+from randlabels.utils.io import atomic_write_json
+
+from .common import dataset_for, make_config, run_dir_for, standardized
+from .common import train as train_run
+
+PROFILES = {
+    "quick": {"model": "vgg_small", "splits": [2000, 2000], "seeds": 3, "up_epochs": 20,
+              "down_epochs": 12, "lr": 0.05, "batch_size": 128, "batch_norm": True,
+              "init_scale": 0.1, "ms": [1, 2, 3], "target": 0.5, "probe": 500},
+    "paper": {"model": "vgg16", "splits": [20000, 25000], "seeds": 5, "up_epochs": 100,
+              "down_epochs": 30, "lr": 0.05, "batch_size": 128, "batch_norm": True,
+              "init_scale": 0.1, "ms": [1, 2, 3], "target": 0.9, "probe": 2000},
+}  # fmt: skip
+
+
+def _config(config, split: int, labels: str, epochs: int, seed: int):
+    return make_config(
+        {
+            "seed": seed,
+            "data": {
+                "dataset": "cifar10",
+                "data_dir": config.get("data_dir"),
+                "splits": config["splits"],
+                "split": split,
+                "n_test": 1000,
+                "labels": labels,
+            },
+            "model": {
+                "name": config["model"],
+                "batch_norm": config["batch_norm"],
+                "init_scale": config["init_scale"],
+            },
+            "train": {
+                "epochs": epochs,
+                "batch_size": config["batch_size"],
+                "lr": config["lr"],
+                "momentum": 0.9,
+                "log_every": 10,
+            },
+        }
+    )
+
+
+def run(config: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+    progress = config.get("progress", False)
+    upstream = []
+    for seed in range(config["seeds"]):
+        cfg = _config(config, 0, "random:10", config["up_epochs"], seed)
+        run_dir = run_dir_for(cfg, config["runs_root"], f"e6t-up-s{seed}")
+        train_run(cfg, run_dir, progress=progress)
+        upstream.append(run_dir)
+    variants = ["scratch", *[f"covariance m={m}" for m in config["ms"]]]
+    curves: dict[str, list[dict]] = {v: [] for v in variants}
+    for seed in range(config["seeds"]):
+        base = _config(config, 1, "real", config["down_epochs"], 100 + seed)
+        data = prepare_data(base, dataset_for(base), progress=False)
+        probe = standardized(data)[: config["probe"]]
+        for variant in variants:
+            m = 0 if variant == "scratch" else int(variant.split("=")[1])
+            run_dir = run_dir_for(base, config["runs_root"], f"e6t-down-m{m}-s{seed}")
+
+            def hook(model, data, m=m, run_dir=run_dir, seed=seed, probe=probe):
+                if m == 0:
+                    info = {"mode": "scratch", "layers": []}
+                else:
+                    info = covariance_init_layers_(
+                        model, upstream, m, probe, generator=torch.Generator().manual_seed(seed)
+                    )
+                atomic_write_json(run_dir / "transfer.json", info)
+
+            run_training(
+                base, run_dir, dataset=dataset_for(base), progress=progress, model_hook=hook
+            )
+            steps, acc = [], []
+            for line in read_metrics(run_dir):
+                if "train_acc" in line:
+                    steps.append(line["step"])
+                    acc.append(line["train_acc"])
+            reached = steps_to_target(steps, acc, config["target"])
+            curves[variant].append({
+                "steps": steps, "train_acc": acc,
+                "steps_to_target": min(reached, steps[-1]),
+                "reached_target": reached <= steps[-1],
+                "auc": area_under_curve(steps, acc), "run_dir": str(run_dir),
+            })  # fmt: skip
+    vs_scratch = {
+        v: {
+            "steps": paired_difference(
+                [c["steps_to_target"] for c in curves[v]],
+                [c["steps_to_target"] for c in curves["scratch"]],
+            ).to_dict(),
+            "auc": paired_difference(
+                [c["auc"] for c in curves[v]], [c["auc"] for c in curves["scratch"]]
+            ).to_dict(),
+        }
+        for v in variants[1:]
+    }
+    return {
+        "experiment": "E6t",
+        "config": config,
+        "curves": curves,
+        "vs_scratch": vs_scratch,
+        "verdicts": [],
+    }
+
+
+def plot(results: dict[str, Any]) -> dict[str, Any]:
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for i, (variant, curves) in enumerate(results["curves"].items()):
+        n = min(len(c["train_acc"]) for c in curves)
+        arr = np.array([c["train_acc"][:n] for c in curves])
+        ax.plot(curves[0]["steps"][:n], arr.mean(0), color=f"C{i}", label=variant)
+        ax.fill_between(curves[0]["steps"][:n], arr.min(0), arr.max(0), color=f"C{i}", alpha=0.15)
+    ax.axhline(results["config"]["target"], color="gray", ls=":", lw=1)
+    ax.set_xlabel("downstream step")
+    ax.set_ylabel("train accuracy (real labels)")
+    ax.set_title("E6: covariance initialization of the first m conv layers")
+    ax.legend(fontsize=8)
+    return {"e6_transfer_more": fig}
