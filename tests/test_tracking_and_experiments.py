@@ -118,7 +118,7 @@ def test_experiment_runner_writes_results_figures_and_skips_finished_runs(tmp_pa
 
 
 def test_unknown_experiment_and_profile_are_named():
-    with pytest.raises(ValueError, match="unknown experiment 'E99'; expected one of: E2"):
+    with pytest.raises(ValueError, match="unknown experiment 'E99'; expected one of: E1, E2"):
         run_experiment("E99")
     with pytest.raises(ValueError, match="unknown profile 'fast'"):
         run_experiment("E4a", "fast")
