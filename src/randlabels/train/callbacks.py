@@ -101,3 +101,40 @@ class AlignmentTracker(Callback):
         if not self.every:
             return self.measure(trainer.model)
         return None
+
+
+class ActivationTracker(Callback):
+    """Records activation rate, dead units and mean activation of every ReLU (SPEC 2.8)
+    on a fixed probe batch: at the start, every ``every`` steps (0: each epoch end), and
+    at every one of the first ``dense_steps`` steps (to watch the switch to a new task).
+
+    Metrics: ``act.<layer>.rate``, ``act.<layer>.dead``, ``act.<layer>.mean``.
+    """
+
+    def __init__(self, probe: torch.Tensor, *, every: int = 0, dense_steps: int = 0) -> None:
+        self.probe = probe
+        self.every = int(every)
+        self.dense_steps = int(dense_steps)
+
+    def measure(self, model: torch.nn.Module) -> dict[str, Any]:
+        from randlabels.analysis.activations import activation_statistics
+
+        out: dict[str, Any] = {}
+        for s in activation_statistics(model, self.probe):
+            out[f"act.{s.layer}.rate"] = s.activation_rate
+            out[f"act.{s.layer}.dead"] = s.dead_units
+            out[f"act.{s.layer}.mean"] = s.mean_activation
+        return out
+
+    def on_train_start(self, trainer: Trainer) -> dict[str, Any]:
+        return self.measure(trainer.model)
+
+    def on_step_end(self, trainer: Trainer) -> dict[str, Any] | None:
+        if trainer.step <= self.dense_steps or (self.every and trainer.step % self.every == 0):
+            return self.measure(trainer.model)
+        return None
+
+    def on_epoch_end(self, trainer: Trainer) -> dict[str, Any] | None:
+        if not self.every and trainer.step > self.dense_steps:
+            return self.measure(trainer.model)
+        return None
