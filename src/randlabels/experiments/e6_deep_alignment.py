@@ -75,7 +75,16 @@ def layer_alignment(
     for name, layer in analysable_layers(model).items():
         if not isinstance(layer, torch.nn.Conv2d):
             continue
-        sx = layer_input_covariance(model, name, [probe])
+        padding = "valid"
+        try:
+            sx = layer_input_covariance(model, name, [probe])
+        except ValueError as exc:
+            if "does not fit" not in str(exc):
+                raise
+            # VGG16's last stage sees 2x2 maps at 32 px: no valid 3x3 patch exists, so
+            # use the layer's own zero padding there (recorded in the results).
+            padding = "layer"
+            sx = layer_input_covariance(model, name, [probe], padding="layer")
         sw = weight_covariance(layer.weight.detach())
         d, units = sw.cov.shape[0], sw.count
         r = d if units > d else min(d, units // 2)
@@ -88,6 +97,7 @@ def layer_alignment(
             "d": d,
             "units": units,
             "subspace": r,
+            "padding": padding,
             "M_data": rep.data,
             "M_random": rep.random_mean,
             "M_random_std": rep.random_std,
