@@ -25,8 +25,7 @@ def tiny_images(n=320, seed=0) -> ArrayDataset:
 @pytest.fixture
 def tiny(monkeypatch):
     ds = tiny_images()
-    for module in (common, e1_transfer, e5_covariance_init):
-        monkeypatch.setattr(module, "dataset_for", lambda cfg: ds)
+    monkeypatch.setattr(common, "dataset_for", lambda cfg: ds)
     return ds
 
 

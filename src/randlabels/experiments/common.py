@@ -91,14 +91,14 @@ def train(
     )
 
 
-def metric_series(run_dir: Path, key: str) -> tuple[list[float], list[Any]]:
-    """(epochs, values) of a metric over a run's log lines that have it."""
-    epochs, values = [], []
+def metric_series(run_dir: Path, key: str, x: str = "epoch") -> tuple[list[Any], list[Any]]:
+    """(x, values) of a metric over a run's log lines that have it; x is "epoch" or "step"."""
+    xs, values = [], []
     for line in read_metrics(run_dir):
         if key in line:
-            epochs.append(line["epoch"])
+            xs.append(line[x])
             values.append(line[key])
-    return epochs, values
+    return xs, values
 
 
 def write_results(out_dir: Path, results: dict[str, Any]) -> Path:
@@ -119,3 +119,80 @@ def save_figure(fig, path: Path) -> None:
 
 def seeds(n: int) -> list[int]:
     return list(range(n))
+
+
+def split_config(
+    config: dict[str, Any],
+    *,
+    split: int,
+    labels: str,
+    epochs: int,
+    lr: float,
+    seed: int,
+    model: dict[str, Any],
+) -> RunConfig:
+    """A CIFAR-10 run on one of the disjoint splits ``config["splits"]`` (transfer experiments:
+    split 0 upstream, split 1 downstream), SGD with momentum 0.9, logged every 10 steps."""
+    return make_config(
+        {
+            "seed": seed,
+            "data": {
+                "dataset": "cifar10",
+                "data_dir": config.get("data_dir"),
+                "splits": config["splits"],
+                "split": split,
+                "n_test": 1000,
+                "labels": labels,
+            },
+            "model": model,
+            "train": {
+                "epochs": epochs,
+                "batch_size": config["batch_size"],
+                "lr": lr,
+                "momentum": 0.9,
+                "log_every": 10,
+            },
+        }
+    )
+
+
+def train_acc_curve(run_dir: Path) -> tuple[list[int], list[float]]:
+    """(steps, train accuracy) of a run's logged lines."""
+    return metric_series(run_dir, "train_acc", x="step")
+
+
+def train_downstream(
+    cfg: RunConfig,
+    run_dir: Path,
+    init: Callable[[torch.nn.Module], dict[str, Any]],
+    *,
+    progress: bool = False,
+) -> tuple[list[int], list[float]]:
+    """Train a downstream run whose model is first changed by ``init(model)`` (a transfer
+    or an initialization; what it returns is kept in ``run_dir/transfer.json``).
+
+    Returns the run's train-accuracy curve."""
+
+    def hook(model, _data):
+        atomic_write_json(run_dir / "transfer.json", init(model))
+
+    run_training(cfg, run_dir, dataset=dataset_for(cfg), progress=progress, model_hook=hook)
+    return train_acc_curve(run_dir)
+
+
+def speed_record(
+    steps: list[int], acc: list[float], target: float, run_dir: Path
+) -> dict[str, Any]:
+    """Learning-speed numbers of one curve. A run that never reaches the target is censored
+    at its last step: a lower bound, which makes "slower than scratch" conservative."""
+    from randlabels.analysis.learning_speed import area_under_curve, steps_to_target
+
+    reached = steps_to_target(steps, acc, target)
+    return {
+        "steps": steps,
+        "train_acc": acc,
+        "steps_to_target": min(reached, steps[-1]),
+        "reached_target": reached <= steps[-1],
+        "auc": area_under_curve(steps, acc),
+        "run_dir": str(run_dir),
+    }

@@ -14,11 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from randlabels.analysis.learning_speed import (
-    area_under_curve,
-    paired_difference,
-    steps_to_target,
-)
+from randlabels.analysis.learning_speed import paired_difference
 from randlabels.analysis.stats import (
     INCONCLUSIVE,
     NOT_REPRODUCED,
@@ -28,11 +24,9 @@ from randlabels.analysis.stats import (
     verdict_greater_than,
     verdict_less_than,
 )
-from randlabels.train.run import read_metrics, run_training
 from randlabels.transfer.pipeline import apply_transfer_
-from randlabels.utils.io import atomic_write_json
 
-from .common import dataset_for, make_config, run_dir_for
+from .common import run_dir_for, speed_record, split_config, train_downstream
 from .common import train as train_run
 
 VARIANTS = {"scratch": "scratch", "rescaled": "rescaled", "not rescaled": "pretrained"}
@@ -61,36 +55,10 @@ PROFILES = {
 
 
 def _config(config, split: int, labels: str, epochs: int, lr: float, seed: int):
-    return make_config(
-        {
-            "seed": seed,
-            "data": {
-                "dataset": "cifar10",
-                "data_dir": config.get("data_dir"),
-                "splits": config["splits"],
-                "split": split,
-                "n_test": 1000,
-                "labels": labels,
-            },
-            "model": {"name": config["model"], "width": config["width"]},
-            "train": {
-                "epochs": epochs,
-                "batch_size": config["batch_size"],
-                "lr": lr,
-                "momentum": 0.9,
-                "log_every": 10,
-            },
-        }
+    model = {"name": config["model"], "width": config["width"]}
+    return split_config(
+        config, split=split, labels=labels, epochs=epochs, lr=lr, seed=seed, model=model
     )
-
-
-def _curve(run_dir: Path) -> tuple[list[int], list[float]]:
-    steps, acc = [], []
-    for line in read_metrics(run_dir):
-        if "train_acc" in line:
-            steps.append(line["step"])
-            acc.append(line["train_acc"])
-    return steps, acc
 
 
 def run(config: dict[str, Any], out_dir: Path) -> dict[str, Any]:
@@ -114,28 +82,12 @@ def run(config: dict[str, Any], out_dir: Path) -> dict[str, Any]:
                     tag = f"e1-down-{setting}-{down}-{mode}-s{seed}"
                     run_dir = run_dir_for(base, config["runs_root"], tag)
 
-                    def hook(model, data, mode=mode, src=upstream[seed], run_dir=run_dir):
-                        info = apply_transfer_(model, mode, [src])
-                        info["sources"] = [str(src)]
-                        atomic_write_json(run_dir / "transfer.json", info)
+                    def init(model, mode=mode, src=upstream[seed]):
+                        return {**apply_transfer_(model, mode, [src]), "sources": [str(src)]}
 
-                    run_training(
-                        base, run_dir, dataset=dataset_for(base), progress=progress, model_hook=hook
-                    )
-                    steps, acc = _curve(run_dir)
-                    target = config["targets"][down]
-                    reached = steps_to_target(steps, acc, target)
+                    steps, acc = train_downstream(base, run_dir, init, progress=progress)
                     curves[variant].append(
-                        {
-                            "steps": steps,
-                            "train_acc": acc,
-                            # Never reaching the target is censored at the last step: a
-                            # lower bound, which makes "slower than scratch" conservative.
-                            "steps_to_target": min(reached, steps[-1]),
-                            "reached_target": reached <= steps[-1],
-                            "auc": area_under_curve(steps, acc),
-                            "run_dir": str(run_dir),
-                        }
+                        speed_record(steps, acc, config["targets"][down], run_dir)
                     )
             results[setting]["downstream"][down] = {
                 "target": config["targets"][down],

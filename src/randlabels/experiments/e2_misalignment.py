@@ -15,6 +15,7 @@ from randlabels.analysis.stats import (
     estimate,
     verdict_less_than,
 )
+from randlabels.train.run import read_metrics
 
 from . import cifar_alignment_runs as runs
 from .common import metric_series
@@ -61,18 +62,12 @@ def run(config: dict[str, Any], out_dir: Path) -> dict[str, Any]:
 
 
 def _series(run_dir: Path, key: str) -> tuple[list[float], list[float]]:
-    prefix_keys = None
-    from randlabels.train.run import read_metrics
-
-    epochs, values = [], []
-    for line in read_metrics(run_dir):
-        if prefix_keys is None:
-            prefix_keys = [k for k in line if k.startswith("align.") and k.endswith("." + key)]
-        for k in prefix_keys or []:
-            if k in line:
-                epochs.append(line["epoch"])
-                values.append(line[k])
-    return epochs, values
+    """Epochs and values of ``align.<first layer>.<key>`` (the tracker's metric names)."""
+    first = next(
+        line for line in read_metrics(run_dir) if any(k.startswith("align.") for k in line)
+    )
+    name = next(k for k in first if k.startswith("align.") and k.endswith("." + key))
+    return metric_series(run_dir, name)
 
 
 def plot(results: dict[str, Any]) -> dict[str, Any]:

@@ -18,11 +18,9 @@ import torch
 
 from randlabels.analysis.learning_speed import accuracy_at, paired_difference
 from randlabels.analysis.stats import Verdict, combine, verdict_greater_than
-from randlabels.train.run import read_metrics, run_training
 from randlabels.transfer.pipeline import apply_transfer_
-from randlabels.utils.io import atomic_write_json
 
-from .common import dataset_for, make_config, run_dir_for
+from .common import run_dir_for, split_config, train_downstream
 from .common import train as train_run
 
 VARIANTS = {
@@ -46,26 +44,9 @@ WITHIN = 0.03  # SPEC C9: within 3 accuracy points of pretrained
 
 
 def _config(config: dict[str, Any], split: int, labels: str, epochs: int, seed: int):
-    return make_config(
-        {
-            "seed": seed,
-            "data": {
-                "dataset": "cifar10",
-                "data_dir": config.get("data_dir"),
-                "splits": config["splits"],
-                "split": split,
-                "n_test": 1000,
-                "labels": labels,
-            },
-            "model": {"name": "simple_cnn", "widths": config["widths"]},
-            "train": {
-                "epochs": epochs,
-                "batch_size": config["batch_size"],
-                "lr": config["lr"],
-                "momentum": 0.9,
-                "log_every": 10,
-            },
-        }
+    model = {"name": "simple_cnn", "widths": config["widths"]}
+    return split_config(
+        config, split=split, labels=labels, epochs=epochs, lr=config["lr"], seed=seed, model=model
     )
 
 
@@ -87,21 +68,12 @@ def run(config: dict[str, Any], out_dir: Path) -> dict[str, Any]:
             # covariance is pooled over all upstream runs.
             sources = upstream if mode == "covariance" else [upstream[seed]]
 
-            def hook(model, data, mode=mode, sources=sources, seed=seed, run_dir=run_dir):
-                info = apply_transfer_(
-                    model, mode, sources, m=1, generator=torch.Generator().manual_seed(seed)
-                )
-                info["sources"] = [str(s) for s in sources]
-                atomic_write_json(run_dir / "transfer.json", info)
+            def init(model, mode=mode, sources=sources, seed=seed):
+                g = torch.Generator().manual_seed(seed)
+                info = apply_transfer_(model, mode, sources, m=1, generator=g)
+                return {**info, "sources": [str(s) for s in sources]}
 
-            run_training(
-                base, run_dir, dataset=dataset_for(base), progress=progress, model_hook=hook
-            )
-            steps, acc = [], []
-            for line in read_metrics(run_dir):
-                if "train_acc" in line:
-                    steps.append(line["step"])
-                    acc.append(line["train_acc"])
+            steps, acc = train_downstream(base, run_dir, init, progress=progress)
             curves[variant].append({"steps": steps, "train_acc": acc, "run_dir": str(run_dir)})
     at: dict[str, dict[str, list[float]]] = {}
     for s in config["at_steps"]:

@@ -15,12 +15,18 @@ from typing import Any
 
 import torch
 
-from randlabels.analysis.learning_speed import area_under_curve, paired_difference, steps_to_target
-from randlabels.train.run import prepare_data, read_metrics, run_training
+from randlabels.analysis.learning_speed import paired_difference
+from randlabels.train.run import prepare_data
 from randlabels.transfer.pipeline import covariance_init_layers_
-from randlabels.utils.io import atomic_write_json
 
-from .common import dataset_for, make_config, run_dir_for, standardized
+from .common import (
+    dataset_for,
+    run_dir_for,
+    speed_record,
+    split_config,
+    standardized,
+    train_downstream,
+)
 from .common import train as train_run
 
 PROFILES = {
@@ -34,30 +40,13 @@ PROFILES = {
 
 
 def _config(config, split: int, labels: str, epochs: int, seed: int):
-    return make_config(
-        {
-            "seed": seed,
-            "data": {
-                "dataset": "cifar10",
-                "data_dir": config.get("data_dir"),
-                "splits": config["splits"],
-                "split": split,
-                "n_test": 1000,
-                "labels": labels,
-            },
-            "model": {
-                "name": config["model"],
-                "batch_norm": config["batch_norm"],
-                "init_scale": config["init_scale"],
-            },
-            "train": {
-                "epochs": epochs,
-                "batch_size": config["batch_size"],
-                "lr": config["lr"],
-                "momentum": 0.9,
-                "log_every": 10,
-            },
-        }
+    model = {
+        "name": config["model"],
+        "batch_norm": config["batch_norm"],
+        "init_scale": config["init_scale"],
+    }
+    return split_config(
+        config, split=split, labels=labels, epochs=epochs, lr=config["lr"], seed=seed, model=model
     )
 
 
@@ -79,30 +68,14 @@ def run(config: dict[str, Any], out_dir: Path) -> dict[str, Any]:
             m = 0 if variant == "scratch" else int(variant.split("=")[1])
             run_dir = run_dir_for(base, config["runs_root"], f"e6t-down-m{m}-s{seed}")
 
-            def hook(model, data, m=m, run_dir=run_dir, seed=seed, probe=probe):
+            def init(model, m=m, seed=seed, probe=probe):
                 if m == 0:
-                    info = {"mode": "scratch", "layers": []}
-                else:
-                    info = covariance_init_layers_(
-                        model, upstream, m, probe, generator=torch.Generator().manual_seed(seed)
-                    )
-                atomic_write_json(run_dir / "transfer.json", info)
+                    return {"mode": "scratch", "layers": []}
+                g = torch.Generator().manual_seed(seed)
+                return covariance_init_layers_(model, upstream, m, probe, generator=g)
 
-            run_training(
-                base, run_dir, dataset=dataset_for(base), progress=progress, model_hook=hook
-            )
-            steps, acc = [], []
-            for line in read_metrics(run_dir):
-                if "train_acc" in line:
-                    steps.append(line["step"])
-                    acc.append(line["train_acc"])
-            reached = steps_to_target(steps, acc, config["target"])
-            curves[variant].append({
-                "steps": steps, "train_acc": acc,
-                "steps_to_target": min(reached, steps[-1]),
-                "reached_target": reached <= steps[-1],
-                "auc": area_under_curve(steps, acc), "run_dir": str(run_dir),
-            })  # fmt: skip
+            steps, acc = train_downstream(base, run_dir, init, progress=progress)
+            curves[variant].append(speed_record(steps, acc, config["target"], run_dir))
     vs_scratch = {
         v: {
             "steps": paired_difference(
