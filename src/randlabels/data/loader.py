@@ -71,7 +71,8 @@ class TensorLoader:
         if self.is_image and x.dtype != torch.uint8:
             raise DataError(f"images must be uint8 [N, C, H, W], got dtype {x.dtype}")
         self.device = torch.device(device)
-        self.x = x.to(self.device)
+        # A "meta" x is a shape-only stand-in (StreamingLoader keeps pixels on disk).
+        self.x = x if x.is_meta else x.to(self.device)
         self.y = y.to(self.device, torch.int64)
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
@@ -223,30 +224,29 @@ class StreamingLoader(TensorLoader):
             raise DataError(f"{indices.shape[0]} indices but {labels.shape[0]} labels")
         if indices.shape[0] == 0:
             raise DataError("cannot build a loader over an empty dataset")
-        if batch_size < 1:
-            raise DataError(f"batch_size must be >= 1, got {batch_size}")
         first, _ = dataset[int(indices[0])]
         if first.dim() != 3 or first.dtype != torch.uint8:
             raise DataError(
                 f"streamed items must be uint8 [C, H, W] images, got {first.dtype} "
                 f"{tuple(first.shape)}"
             )
-        self.is_image = True
-        self.device = torch.device(device)
-        # Only a stub of the right shape: the pixels stay on disk.
-        self.x = torch.empty((indices.shape[0], *first.shape), dtype=torch.uint8, device="meta")
-        self.y = labels.to(self.device, torch.int64)
-        self.batch_size = int(batch_size)
-        self.shuffle = shuffle
-        self.augment = augment
-        self.seed = int(seed)
-        self.drop_last = drop_last
-        self.pad = int(pad)
-        self.channels_last = channels_last
+        stub = torch.empty((indices.shape[0], *first.shape), dtype=torch.uint8, device="meta")
+        super().__init__(
+            stub,
+            labels,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            augment=augment,
+            mean=mean,
+            std=std,
+            device=device,
+            seed=seed,
+            drop_last=drop_last,
+            pad=pad,
+            channels_last=channels_last,
+        )
         self.num_workers = int(num_workers)
         self.source = _Positions(dataset, indices)
-        self.x_device_shape = first.shape
-        self.scale, self.shift = self._affine(mean, std)
 
     def batches(
         self, epoch: int = 0, start: int = 0

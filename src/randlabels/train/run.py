@@ -18,7 +18,6 @@ Every file is written atomically, and a lock keeps two processes out of one run.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import fcntl
 import hashlib
 import json
@@ -125,24 +124,11 @@ def prepare_data(
             # A fixed random subset: test folders are stored class by class too.
             pick = disjoint_splits(ds.test_x.shape[0], [d.n_test], seed=0)[0]
             test_x, test_y = test_x[pick], test_y[pick]
-    info = {
-        "dataset": ds.name,
-        "source": str(ds.source),
-        "pool_size": n_pool,
-        "n_train": int(indices.numel()),
-        "n_test": 0 if test_x is None else int(test_x.shape[0]),
-        "input_shape": list(ds.input_shape),
-        "labels": d.labels,
-        "label_seed": label_seed,
-        "num_classes": k,
-        "splits": d.splits,
-        "split": d.split if d.splits else None,
-        "split_seed": d.split_seed,
-        "indices_sha256": hashlib.sha256(indices.numpy().tobytes()).hexdigest(),
-        "labels_sha256": hashlib.sha256(labels.numpy().tobytes()).hexdigest(),
-        "mean": None if mean is None else mean.tolist(),
-        "std": None if std is None else std.tolist(),
-    }
+    info = _data_info(
+        d, ds.name, ds.source, n_pool, indices, labels, k, label_seed, mean, std,
+        n_test=0 if test_x is None else int(test_x.shape[0]),
+        input_shape=list(ds.input_shape),
+    )  # fmt: skip
     return PreparedData(
         ds.train_x[indices],
         labels,
@@ -155,6 +141,30 @@ def prepare_data(
         info,
         input_shape=tuple(ds.input_shape),
     )
+
+
+def _data_info(
+    d, name, source, pool_size, indices, labels, k, label_seed, mean, std, *, n_test, input_shape
+) -> dict[str, Any]:
+    """What data.json records: enough to check that a run saw exactly these examples."""
+    return {
+        "dataset": name,
+        "source": str(source),
+        "pool_size": pool_size,
+        "n_train": int(indices.numel()),
+        "n_test": n_test,
+        "input_shape": input_shape,
+        "labels": d.labels,
+        "label_seed": label_seed,
+        "num_classes": k,
+        "splits": d.splits,
+        "split": d.split if d.splits else None,
+        "split_seed": d.split_seed,
+        "indices_sha256": hashlib.sha256(indices.numpy().tobytes()).hexdigest(),
+        "labels_sha256": hashlib.sha256(labels.numpy().tobytes()).hexdigest(),
+        "mean": None if mean is None else mean.tolist(),
+        "std": None if std is None else std.tolist(),
+    }
 
 
 def select_training_indices(n_pool: int, d) -> torch.Tensor:
@@ -206,25 +216,12 @@ def _prepare_streamed(cfg: RunConfig) -> PreparedData:
         if d.n_test is not None and d.n_test < len(test):
             test_indices = disjoint_splits(len(test), [d.n_test], seed=0)[0]
         test_y = torch.from_numpy(test.labels)[test_indices]
-    info = {
-        "dataset": STREAMED,
-        "source": str(root),
-        "pool_size": len(train),
-        "n_train": int(indices.numel()),
-        "n_test": 0 if test is None else int(test_indices.numel()),
-        "input_shape": [3, d.image_size, d.image_size],
-        "labels": d.labels,
-        "label_seed": label_seed,
-        "num_classes": k,
-        "splits": d.splits,
-        "split": d.split if d.splits else None,
-        "split_seed": d.split_seed,
-        "indices_sha256": hashlib.sha256(indices.numpy().tobytes()).hexdigest(),
-        "labels_sha256": hashlib.sha256(labels.numpy().tobytes()).hexdigest(),
-        "mean": None if mean is None else mean.tolist(),
-        "std": None if std is None else std.tolist(),
-        "stats_sample": d.stats_sample if d.standardize else None,
-    }
+    info = _data_info(
+        d, STREAMED, root, len(train), indices, labels, k, label_seed, mean, std,
+        n_test=0 if test is None else int(test_indices.numel()),
+        input_shape=[3, d.image_size, d.image_size],
+    )  # fmt: skip
+    info["stats_sample"] = d.stats_sample if d.standardize else None
     return PreparedData(
         None,
         labels,
@@ -531,14 +528,6 @@ def _run_locked(cfg, run_dir, callbacks, dataset, progress, model_hook) -> dict[
 def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
     path = Path(run_dir) / "metrics.jsonl"
     return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
-
-
-def config_replace(cfg: RunConfig, **sections: dict[str, Any]) -> RunConfig:
-    """A copy of ``cfg`` with some keys changed, e.g. ``config_replace(cfg, train={"lr": 0.1})``."""
-    out = config_from_dict({k: v for k, v in sections.items() if k != "seed"}, cfg)
-    if "seed" in sections:
-        out = dataclasses.replace(out, seed=sections["seed"])
-    return out.validate()
 
 
 __all__ = [
