@@ -64,6 +64,16 @@ def test_train_writes_a_complete_run_directory_and_a_rerun_does_nothing(tmp_path
     assert (out / "summary.json").stat().st_mtime_ns == mtime
 
 
+def test_fewer_random_classes_than_real_ones_trains_without_a_test_score(tmp_path):
+    # random:3 gives a 3-way head; the test set's real labels (10 classes) cannot score it.
+    out = tmp_path / "run"
+    args = [a for a in GAUSS if not a.startswith("data.labels")]
+    assert cli("--out", str(out), *args, "data.labels=random:3", "train.epochs=1") == 0
+    data = json.loads((out / "data.json").read_text())
+    assert data["num_classes"] == 3 and data["n_test"] == 0
+    assert not any("test_acc" in line for line in read_metrics(out))
+
+
 def test_a_directory_holding_another_run_is_refused(tmp_path, capsys):
     out = tmp_path / "run"
     assert cli("--out", str(out), *GAUSS, "train.epochs=1") == 0

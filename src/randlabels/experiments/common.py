@@ -166,6 +166,7 @@ def train_downstream(
     run_dir: Path,
     init: Callable[[torch.nn.Module], dict[str, Any]],
     *,
+    callbacks: Sequence[Callback] = (),
     progress: bool = False,
 ) -> tuple[list[int], list[float]]:
     """Train a downstream run whose model is first changed by ``init(model)`` (a transfer
@@ -176,7 +177,10 @@ def train_downstream(
     def hook(model, _data):
         atomic_write_json(run_dir / "transfer.json", init(model))
 
-    run_training(cfg, run_dir, dataset=dataset_for(cfg), progress=progress, model_hook=hook)
+    run_training(
+        cfg, run_dir, callbacks=callbacks, dataset=dataset_for(cfg), progress=progress,
+        model_hook=hook,
+    )  # fmt: skip
     return train_acc_curve(run_dir)
 
 

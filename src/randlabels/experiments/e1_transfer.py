@@ -24,13 +24,10 @@ from randlabels.analysis.stats import (
     verdict_greater_than,
     verdict_less_than,
 )
-from randlabels.transfer.pipeline import apply_transfer_
 
-from .common import run_dir_for, speed_record, split_config, train_downstream
-from .common import train as train_run
+from .transfer_runs import DOWNSTREAM, downstream_run, probe_batch, upstream_run
 
 VARIANTS = {"scratch": "scratch", "rescaled": "rescaled", "not rescaled": "pretrained"}
-DOWNSTREAM = {"real": "real", "random": "random:10"}
 PROFILES = {
     # quick: a small VGG (vgg_small at half width), 2,000 + 2,000 images (paper: VGG16, 20k + 25k).
     "quick": {
@@ -40,7 +37,7 @@ PROFILES = {
             "positive": {"classes": 10, "epochs": 10, "lr": 0.01},
             "negative": {"classes": 10, "epochs": 60, "lr": 0.05},
         },
-        "targets": {"real": 0.5, "random": 0.3},
+        "targets": {"real": 0.5, "random": 0.3}, "probe": 256, "dense_steps": 30,
     },
     "paper": {
         "model": "vgg16", "width": 1.0, "splits": [20000, 25000], "seeds": 5,
@@ -49,48 +46,34 @@ PROFILES = {
             "positive": {"classes": 10, "epochs": 20, "lr": 0.01},
             "negative": {"classes": 1000, "epochs": 200, "lr": 0.05},
         },
-        "targets": {"real": 0.9, "random": 0.5},
+        "targets": {"real": 0.9, "random": 0.5}, "probe": 500, "dense_steps": 100,
     },
 }  # fmt: skip
 
 
-def _config(config, split: int, labels: str, epochs: int, lr: float, seed: int):
-    model = {"name": config["model"], "width": config["width"]}
-    return split_config(
-        config, split=split, labels=labels, epochs=epochs, lr=lr, seed=seed, model=model
-    )
-
-
 def run(config: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     progress = config.get("progress", False)
+    probe = probe_batch(config)
     results: dict[str, Any] = {}
     for setting, up in config["settings"].items():
-        upstream = []
-        for seed in range(config["seeds"]):
-            cfg = _config(config, 0, f"random:{up['classes']}", up["epochs"], up["lr"], seed)
-            run_dir = run_dir_for(cfg, config["runs_root"], f"e1-up-{setting}-s{seed}")
-            train_run(cfg, run_dir, progress=progress)
-            upstream.append(run_dir)
+        upstream = [
+            upstream_run(config, classes=up["classes"], epochs=up["epochs"], lr=up["lr"],
+                         seed=seed, probe=probe, progress=progress)
+            for seed in range(config["seeds"])
+        ]  # fmt: skip
         results[setting] = {"upstream": up, "downstream": {}}
-        for down, labels in DOWNSTREAM.items():
+        for down in DOWNSTREAM:
+            target = config["targets"][down]
             curves: dict[str, list[dict]] = {v: [] for v in VARIANTS}
             for seed in range(config["seeds"]):
-                base = _config(
-                    config, 1, labels, config["down_epochs"], config["down_lr"], 100 + seed
-                )
                 for variant, mode in VARIANTS.items():
-                    tag = f"e1-down-{setting}-{down}-{mode}-s{seed}"
-                    run_dir = run_dir_for(base, config["runs_root"], tag)
-
-                    def init(model, mode=mode, src=upstream[seed]):
-                        return {**apply_transfer_(model, mode, [src]), "sources": [str(src)]}
-
-                    steps, acc = train_downstream(base, run_dir, init, progress=progress)
                     curves[variant].append(
-                        speed_record(steps, acc, config["targets"][down], run_dir)
-                    )
+                        downstream_run(config, upstream[seed], labels=down, mode=mode,
+                                       seed=seed, target=target, probe=probe,
+                                       progress=progress)
+                    )  # fmt: skip
             results[setting]["downstream"][down] = {
-                "target": config["targets"][down],
+                "target": target,
                 "curves": curves,
                 "steps_vs_scratch": {
                     v: paired_difference(

@@ -62,11 +62,12 @@ def run(config: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     for seed in range(config["seeds"]):
         base = _config(config, 1, "real", config["down_epochs"], 100 + seed)
         for variant, mode in VARIANTS.items():
-            # The variant is part of the run's identity: record it in the directory name.
-            run_dir = run_dir_for(base, config["runs_root"], f"e5-down-{mode}-s{seed}")
             # Pre-trained weights come from the upstream run of the same seed; the
-            # covariance is pooled over all upstream runs.
+            # covariance is pooled over all upstream runs. The variant and the number of
+            # pooled runs are part of the run's identity: both go into the directory name.
             sources = upstream if mode == "covariance" else [upstream[seed]]
+            tag = f"e5-down-{mode}" + (f"-pool{len(sources)}" if mode == "covariance" else "")
+            run_dir = run_dir_for(base, config["runs_root"], f"{tag}-s{seed}")
 
             def init(model, mode=mode, sources=sources, seed=seed):
                 g = torch.Generator().manual_seed(seed)

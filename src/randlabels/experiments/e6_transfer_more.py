@@ -66,7 +66,9 @@ def run(config: dict[str, Any], out_dir: Path) -> dict[str, Any]:
         probe = standardized(data)[: config["probe"]]
         for variant in variants:
             m = 0 if variant == "scratch" else int(variant.split("=")[1])
-            run_dir = run_dir_for(base, config["runs_root"], f"e6t-down-m{m}-s{seed}")
+            # Covariance runs pool every upstream run: their number is part of the identity.
+            tag = f"e6t-down-m{m}" + (f"-pool{len(upstream)}" if m else "")
+            run_dir = run_dir_for(base, config["runs_root"], f"{tag}-s{seed}")
 
             def init(model, m=m, seed=seed, probe=probe):
                 if m == 0:

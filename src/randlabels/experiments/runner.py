@@ -23,6 +23,7 @@ EXPERIMENTS: dict[str, str] = {
     "E5": "randlabels.experiments.e5_covariance_init",
     "E6a": "randlabels.experiments.e6_deep_alignment",
     "E6t": "randlabels.experiments.e6_transfer_more",
+    "E7": "randlabels.experiments.e7_specialization",
 }
 PROFILES = ("quick", "paper")
 

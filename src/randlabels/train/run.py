@@ -118,7 +118,9 @@ def prepare_data(
         # SPEC 2.1: statistics of the whole training pool, not of this split.
         mean, std = channel_stats(ds.train_x)
     test_x = test_y = None
-    if ds.test_x is not None and d.n_test != 0:
+    # The test set keeps its real labels; with another number of classes (random:K,
+    # K != the dataset's) the model's head cannot be scored on it, so it is not evaluated.
+    if ds.test_x is not None and d.n_test != 0 and k == ds.num_classes:
         test_x, test_y = ds.test_x, ds.test_y
         if d.n_test is not None and d.n_test < ds.test_x.shape[0]:
             # A fixed random subset: test folders are stored class by class too.
@@ -210,7 +212,7 @@ def _prepare_streamed(cfg: RunConfig) -> PreparedData:
         pick = disjoint_splits(len(train), [n_stats], seed=d.split_seed + 2)[0]
         mean, std = channel_stats(torch.stack([train[int(i)][0] for i in pick]))
     test = test_indices = test_y = None
-    if (root / "val").is_dir() and d.n_test != 0:
+    if (root / "val").is_dir() and d.n_test != 0 and k == len(train.classes):
         test = ImageFolderStream(root, "val", size=d.image_size, classes=train.classes)
         test_indices = torch.arange(len(test))
         if d.n_test is not None and d.n_test < len(test):
