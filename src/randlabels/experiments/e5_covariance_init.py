@@ -129,6 +129,13 @@ def plot(results: dict[str, Any]) -> dict[str, Any]:
         arr = np.array([c["train_acc"][:n] for c in curves])
         ax.plot(steps[:n], arr.mean(0), color=f"C{i}", label=f"{variant} ({len(curves)} seeds)")
         ax.fill_between(steps[:n], arr.min(0), arr.max(0), color=f"C{i}", alpha=0.15)
+    # The paper's values at 1000 iterations (Figure 5) as short marks at the right edge:
+    # the quick profile trains far fewer steps, so they are levels to compare, not points.
+    ref = results["paper_reference"]["1000"]
+    for i, variant in enumerate(results["curves"]):
+        if variant in ref:
+            ax.axhline(ref[variant], xmin=0.93, xmax=1.0, color=f"C{i}", lw=3)
+    ax.plot([], [], color="gray", lw=3, label="paper at 1000 its (right-edge marks)")
     ax.set_xlabel("iteration")
     ax.set_ylabel("train accuracy (real labels)")
     ax.set_title("E5: first layer from covariance init vs pre-trained vs scratch")
