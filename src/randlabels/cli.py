@@ -8,6 +8,8 @@ Usage:
     randlabels data info
     randlabels transfer --from runs/up --mode rescaled -c down.yaml data.split=1
     randlabels list                                   # models and datasets
+    randlabels reproduce --data-dir /path/to/cifar10  # every experiment, then the report
+    randlabels report results                         # results/report.html and report.md
 """
 
 from __future__ import annotations
@@ -157,6 +159,40 @@ def _cmd_experiment(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_reproduce(args: argparse.Namespace) -> int:
+    from randlabels.reproduce import ReproduceInterrupted, plan_lines, reproduce
+
+    try:
+        entries = reproduce(
+            profile=args.profile,
+            only=args.only,
+            seeds=args.seeds,
+            data_dir=args.data_dir,
+            out=args.out,
+            tensorboard=args.tensorboard,
+            progress=not args.no_progress,
+        )
+    except ReproduceInterrupted as exc:
+        print(f"\n{exc}. Run the same command again to continue.", file=sys.stderr)
+        return 130
+    for name, status, what in plan_lines(entries):
+        print(f"  {name:5s} {status:8s} {what}".rstrip())
+    print(f"report: {Path(args.out) / 'report.html'} and {Path(args.out) / 'report.md'}")
+    failed = [e.name for e in entries if e.status == "failed"]
+    if failed:
+        print(f"error: {', '.join(failed)} failed (see above and plan.json)", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from randlabels.report import write_report
+
+    html_path, md_path = write_report(args.out_dir)
+    print(f"wrote {html_path} and {md_path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="randlabels",
@@ -225,6 +261,26 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--out", default="results")
     ex.add_argument("--no-progress", action="store_true")
     ex.set_defaults(func=_cmd_experiment)
+
+    rp = sub.add_parser(
+        "reproduce", help="run every experiment (skipping what cannot run here), then the report"
+    )
+    rp.add_argument("--profile", default="quick", choices=["quick", "paper"])
+    rp.add_argument(
+        "--only", help="comma-separated experiments, e.g. E1,E4,E6a (E4 = E4a+E4b, E6 = E6a+E6t)"
+    )
+    rp.add_argument("--seeds", type=int, help="seeds per experiment (default: the profile's)")
+    rp.add_argument("--data-dir", help="where CIFAR-10 is (without it: synthetic E4a only)")
+    rp.add_argument("--out", default="results", help="output directory (default: results)")
+    rp.add_argument(
+        "--tensorboard", action="store_true", help="also write OUT/tensorboard/<run>/ scalars"
+    )
+    rp.add_argument("--no-progress", action="store_true", help="no per-run progress bars")
+    rp.set_defaults(func=_cmd_reproduce)
+
+    rep = sub.add_parser("report", help="write OUT_DIR/report.html and report.md")
+    rep.add_argument("out_dir", help="an output directory of reproduce or experiment")
+    rep.set_defaults(func=_cmd_report)
 
     lst = sub.add_parser("list", help="list models and datasets")
     lst.set_defaults(func=_cmd_list)

@@ -166,12 +166,10 @@ def load_dataset(
             f"source=PATH) or --source PATH, where PATH is {_IMAGE_FOLDER_HINT}"
         )
 
-    tried = []
-    for candidate in entry.candidates:
-        path = data_dir / candidate
-        if path.exists():
-            return _load_source(name, entry, path, cache_dir, cache=cache, **kwargs)
-        tried.append(str(path))
+    path = _in_data_dir(entry, data_dir)
+    if path is not None:
+        return _load_source(name, entry, path, cache_dir, cache=cache, **kwargs)
+    tried = [str(data_dir / candidate) for candidate in entry.candidates]
     if cache:
         for path in find_cached(cache_dir, name):
             dataset = load_cached(path, name=name)
@@ -190,6 +188,38 @@ def load_dataset(
     elif release is not None:
         tried.append(f"download from {release.url}: not attempted (download=False)")
     raise DatasetNotFoundError(_not_found_message(name, entry, tried))
+
+
+def locate_dataset(
+    name: str,
+    data_dir: str | os.PathLike | None = None,
+    *,
+    cache_dir: str | os.PathLike | None = None,
+) -> Path | None:
+    """Where ``load_dataset(name, data_dir, download=False)`` would read ``name`` from, found
+    without decoding it: a candidate in the data directory, else a prepared copy in the cache
+    (its header checked, no pixels read). ``None`` when there is neither.
+
+    Raises DataError for an unknown name and for generated (synthetic) datasets.
+    """
+    entry = _entry(name)
+    if entry.kind == "synthetic":
+        raise DataError(f"{name} is generated from a seed; there is no file to locate")
+    data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
+    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    path = _in_data_dir(entry, data_dir)
+    if path is not None:
+        return path
+    for path in find_cached(cache_dir, name):
+        info = describe_cached(path)
+        if info is not None and info["name"] == name:
+            return path
+    return None
+
+
+def _in_data_dir(entry: _Entry, data_dir: Path) -> Path | None:
+    """The first of the entry's candidate files that exists in ``data_dir``."""
+    return next((data_dir / c for c in entry.candidates if (data_dir / c).exists()), None)
 
 
 def prepare_dataset(

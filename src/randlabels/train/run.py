@@ -18,7 +18,6 @@ Every file is written atomically, and a lock keeps two processes out of one run.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import platform
@@ -43,6 +42,7 @@ from randlabels.utils.io import (
     atomic_write_text,
     ensure_writable_dir,
 )
+from randlabels.utils.lock import LockHeldError, pid_lock
 
 # Keys that may differ between the run that wrote a directory and the one that
 # resumes it: they say where things are, not what is computed.
@@ -379,18 +379,13 @@ def _differences(a: RunConfig, b: RunConfig) -> list[str]:
 
 @contextlib.contextmanager
 def run_lock(run_dir: Path) -> Iterator[None]:
-    """Exclusive lock on a run directory; a second process gets a clear error."""
-    fh = open(run_dir / "run.lock", "a+")
-    try:
+    """Exclusive lock on a run directory; a second process gets a clear error naming the pid."""
+    with contextlib.ExitStack() as stack:
         try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RunDirError(
-                f"run directory {run_dir} is in use by another process; wait for it to finish"
-            ) from None
+            stack.enter_context(pid_lock(run_dir / "run.lock", f"run directory {run_dir}"))
+        except LockHeldError as exc:
+            raise RunDirError(str(exc)) from None
         yield
-    finally:
-        fh.close()
 
 
 def environment_info(device: torch.device) -> dict[str, Any]:

@@ -16,9 +16,8 @@ import json
 import math
 import random
 import signal
-import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ from randlabels.data.loader import TensorLoader
 from randlabels.train.config import OptimConfig
 from randlabels.train.optim import build_optimizer, lr_at
 from randlabels.utils.io import atomic_open, atomic_torch_save
+from randlabels.utils.signals import on_stop_signals
 
 CHECKPOINT_FORMAT = 1
 
@@ -377,23 +377,13 @@ class Trainer:
         self.history = kept
 
     # --------------------------------------------------------------- signals
-    @contextlib.contextmanager
-    def _signal_handlers(self) -> Iterator[None]:
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-
+    def _signal_handlers(self) -> contextlib.AbstractContextManager[None]:
         def handler(signum, frame):  # noqa: ARG001
             if self._stop_requested and signum == signal.SIGINT:
                 raise KeyboardInterrupt  # a second Ctrl-C stops at once
             self._stop_requested = True
 
-        previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            yield
-        finally:
-            for s, h in previous.items():
-                signal.signal(s, h)
+        return on_stop_signals(handler)
 
 
 class _Accumulators:
