@@ -18,7 +18,8 @@ import pytest
 import torch
 
 from randlabels.cli import main
-from randlabels.experiments import e4a_f_synthetic, plan
+from randlabels.data.dataset import ArrayDataset
+from randlabels.experiments import cifar_alignment_runs, common, e4a_f_synthetic, e4b_f_cifar, plan
 from randlabels.report.claims import CLAIMS, claim_rows
 from randlabels.train.run import read_metrics
 
@@ -65,6 +66,12 @@ def reproduce(out: Path, *args: str) -> int:
     return main(["reproduce", "--out", str(out), "--no-progress", *args])
 
 
+def verdict_rows(md: str) -> list[list[str]]:
+    """The cells of report.md's verdict table (claim, ..., verdict, experiment)."""
+    rows = [line for line in md.splitlines() if re.match(r"\| C\d+ \|", line)]
+    return [[c.strip() for c in re.split(r"(?<!\\)\|", r)[1:-1]] for r in rows]
+
+
 def before_compute(text: str) -> str:
     """A report up to its Compute section (timings, dates, machine), which comes last."""
     for marker in ('<h2 id="compute">', "\n## Compute\n"):
@@ -94,9 +101,8 @@ def test_without_cifar10_only_e4a_runs_and_the_report_says_why(reproduced):
     assert "![E4a: f on synthetic Gaussian data" in md and "(E4a/e4a_f_synthetic.png)" in md
     assert "E2 skipped: CIFAR-10 not found" in md  # in the verdict table
     assert "randlabels data prepare cifar10 --source" in md  # how to add it
-    rows = [line for line in md.splitlines() if re.match(r"\| C\d+ \|", line)]
-    c1 = [r for r in rows if r.startswith("| C1 |")]
-    assert len(c1) == 2 and "| E4a |" in c1[0] and "not measured | E2 |" in c1[1]
+    c1 = [(r[7], r[8]) for r in verdict_rows(md) if r[0] == "C1"]
+    assert c1[0][1] == "E4a" and c1[1] == ("not measured", "E2") and len(c1) == 2
 
 
 def test_report_html_is_one_self_contained_file_with_a_row_per_claim(reproduced):
@@ -202,6 +208,36 @@ def test_a_rerun_skips_done_experiments_and_reruns_changed_ones(
     assert json.loads(results.read_text())["config"]["seeds"] == 3
     after = {p.name: (p / "summary.json").stat().st_mtime_ns for p in (out / "runs").iterdir()}
     assert len(after) == 9 and all(after[name] == t for name, t in runs.items())
+
+
+def test_with_cifar10_e4b_reuses_e2s_runs_and_both_claims_are_measured(
+    no_cifar, tmp_path, monkeypatch
+):
+    """A tiny image set stands in for CIFAR-10 (as in test_tracking_and_experiments.py)."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.nn.functional.interpolate(torch.rand(256, 3, 6, 6, generator=g), size=12)
+    x = (x * 255).round().to(torch.uint8)
+    y = torch.randint(0, 10, (256,), generator=g)
+    images = ArrayDataset("tiny", x, y, x[:64], y[:64], [str(i) for i in range(10)])
+    monkeypatch.setattr(plan, "_missing_cifar10", lambda data_dir: None)
+    monkeypatch.setattr(common, "dataset_for", lambda cfg: images)
+    monkeypatch.setattr(cifar_alignment_runs, "dataset_for", lambda cfg: images)
+    tiny = {"n_train": 128, "n_test": 64, "epochs": 2, "seeds": 2, "first_kernel": 3,
+            "widths": [32, 8]}  # fmt: skip
+    monkeypatch.setitem(cifar_alignment_runs.PROFILES, "quick", tiny)  # E2's profiles
+    monkeypatch.setitem(e4b_f_cifar.PROFILES, "quick", {**tiny, "f_epochs": [1, 2]})
+    out = tmp_path / "out"
+    assert reproduce(out, "--only", "E4b,E2") == 0
+    status = {
+        e["name"]: e["status"] for e in json.loads((out / "plan.json").read_text())["experiments"]
+    }
+    assert list(status) == ["E2", "E4b"] and set(status.values()) == {"done"}
+    assert len(list((out / "runs").iterdir())) == 4  # 2 label regimes x 2 seeds, shared
+    md = (out / "report.md").read_text()
+    measured = [(r[0], r[8]) for r in verdict_rows(md) if r[7] != "not measured"]
+    assert measured == [("C1", "E2"), ("C2", "E2"), ("C5", "E4b")]
+    assert "E4a not selected (--only E4b,E2)" in md
+    assert "![E4b: " in md and "![E2: " in md
 
 
 def test_a_failing_experiment_is_recorded_and_the_report_still_written(
