@@ -6,11 +6,12 @@ import pytest
 
 from randlabels.experiments import (
     cifar_alignment_runs,
-    e1_transfer,
     e4a_f_synthetic,
     e5_covariance_init,
     e6_deep_alignment,
     e6_transfer_more,
+    e7_specialization,
+    transfer_runs,
 )
 from randlabels.experiments.runner import EXPERIMENTS, experiment_config
 
@@ -34,8 +35,13 @@ def test_paper_run_configs_validate():
         assert cfg.train.epochs == e4a_f_synthetic.SETTINGS[setting]["epochs"]
     c = experiment_config("E1", "paper")
     for up in c["settings"].values():
-        cfg = e1_transfer._config(c, 0, f"random:{up['classes']}", up["epochs"], up["lr"], 0)
+        cfg = transfer_runs.upstream_config(c, up["classes"], up["epochs"], up["lr"], 0)
         assert cfg.model.name == "vgg16" and cfg.data.splits == [20000, 25000]
+    c = experiment_config("E7", "paper")
+    widths = e7_specialization._stage_widths(c, 4)
+    assert widths == [1, 1, 1, 4, 4]
+    cfg = transfer_runs.downstream_config(c, "real", 0, widths)
+    assert cfg.model.stage_widths == widths and cfg.train.epochs == c["down_epochs"]
     c = experiment_config("E5", "paper")
     assert e5_covariance_init._config(c, 1, "real", c["down_epochs"], 0).data.split == 1
     c = experiment_config("E6a", "paper")

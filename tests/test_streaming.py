@@ -49,7 +49,7 @@ def test_train_on_a_streamed_image_folder(tmp_path):
             f"data.source={root}",
             "data.image_size=32",
             "data.workers=0",
-            "data.labels=random:5",
+            "data.labels=random:3",
             "model.name=vgg_small",
             "model.width=0.25",
             "train.epochs=2",
@@ -59,9 +59,21 @@ def test_train_on_a_streamed_image_folder(tmp_path):
     )
     summary = run_training(cfg, tmp_path / "run", progress=False)
     assert summary["data"]["n_train"] == 18 and summary["data"]["n_test"] == 6
-    assert summary["data"]["num_classes"] == 5
+    assert summary["data"]["num_classes"] == 3
     lines = read_metrics(tmp_path / "run")
     assert "test_acc" in lines[-1] and lines[-1]["step"] == 2 * 5
+
+
+def test_streamed_random_labels_with_other_class_count_skip_the_test_set(tmp_path):
+    # 5 random classes against 3 real ones: the real-label val set cannot score the head.
+    root = make_folder(tmp_path / "inet")
+    cfg = load_config(None, ["data.dataset=imagenet", f"data.source={root}",
+                             "data.image_size=32", "data.workers=0", "data.labels=random:5",
+                             "model.name=vgg_small", "model.width=0.25", "train.epochs=1",
+                             "train.batch_size=4"])  # fmt: skip
+    summary = run_training(cfg, tmp_path / "run", progress=False)
+    assert summary["data"]["num_classes"] == 5 and summary["data"]["n_test"] == 0
+    assert not any("test_acc" in line for line in read_metrics(tmp_path / "run"))
 
 
 def test_missing_streamed_folder_is_named(tmp_path):

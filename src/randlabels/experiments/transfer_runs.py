@@ -55,6 +55,21 @@ def probe_batch(config: dict[str, Any]) -> torch.Tensor:
     return standardized(data)[: config["probe"]]
 
 
+def upstream_config(
+    config: dict[str, Any],
+    classes: int,
+    epochs: int,
+    lr: float,
+    seed: int,
+    stage_widths: list[float] | None = None,
+    split: int = 0,
+):
+    return split_config(
+        config, split=split, labels=f"random:{classes}", epochs=epochs, lr=lr, seed=seed,
+        model=_model(config, stage_widths),
+    )  # fmt: skip
+
+
 def upstream_run(
     config: dict[str, Any],
     *,
@@ -68,10 +83,7 @@ def upstream_run(
     progress: bool = False,
 ) -> Path:
     """Train (or find) a random-label upstream run on ``split``; returns its directory."""
-    cfg = split_config(
-        config, split=split, labels=f"random:{classes}", epochs=epochs, lr=lr, seed=seed,
-        model=_model(config, stage_widths),
-    )  # fmt: skip
+    cfg = upstream_config(config, classes, epochs, lr, seed, stage_widths, split)
     tag = f"up-r{classes}-e{epochs}-lr{lr:g}{_widths_tag(stage_widths)}-split{split}-s{seed}"
     run_dir = run_dir_for(cfg, config["runs_root"], tag)
     probe = probe_batch(config) if probe is None else probe
