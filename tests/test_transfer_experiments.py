@@ -112,7 +112,7 @@ def test_e7_sweeps_and_reuses_e1_negative_runs(tiny, tmp_path, monkeypatch):
         if r["group"] in k
     }
     assert {("epochs", "1"), ("epochs", "2"), ("classes", "2"), ("classes", "10"),
-            ("m", "1"), ("m", "all"), ("width", "2")} <= groups  # fmt: skip
+            ("m", "1"), ("m", "all"), ("width", "1"), ("width", "2")} <= groups  # fmt: skip
     relus = saved["relu_layers"]
     assert len(relus) == 4 and set(saved["switch_drops"][0]) == set(relus)
     # The drop is the last upstream rate minus the lowest of the first downstream rates.

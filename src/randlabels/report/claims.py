@@ -81,6 +81,15 @@ def format_estimate(est: Mapping[str, Any] | None) -> str:
     return text.replace("] (n=", "] 95% CI (n=", 1) if est.get("low") is not None else text
 
 
+def _with_estimate(statistic: str, est: Mapping[str, Any] | None, text: str) -> str:
+    """The statistic, followed by its estimate unless the statistic already states it."""
+    if not text:
+        return statistic
+    if est and str(Estimate(**est)) in statistic:
+        return statistic.replace(str(Estimate(**est)), text, 1)
+    return f"{statistic}: {text}"
+
+
 def claim_rows(
     results: Mapping[str, Mapping[str, Any]], why_missing: Callable[[str], str]
 ) -> list[ClaimRow]:
@@ -99,7 +108,7 @@ def claim_rows(
                 ClaimRow(
                     claim=v["claim"],
                     statement=claim.statement if claim else v.get("statement", ""),
-                    statistic=v.get("statistic", "") + (f": {est}" if est else ""),
+                    statistic=_with_estimate(v.get("statistic", ""), v.get("estimate"), est),
                     threshold=(claim.threshold if claim else tested)
                     + (f" (tested as: {tested})" if claim and tested else ""),
                     profile=v.get("profile", ""),
