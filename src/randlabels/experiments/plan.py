@@ -20,11 +20,12 @@ NOT_IMPLEMENTED = {
 }
 # Experiments that need no dataset file (synthetic data); every other one reads CIFAR-10.
 SYNTHETIC = frozenset({"E4a"})
-# Seconds each experiment took with its quick profile and default seeds on 2 CPU cores,
-# nothing trained before (measured while building them). No basis for the paper profile.
+# Seconds each experiment took in one full `randlabels reproduce --data-dir ...` of the
+# quick profile with default seeds on 2 CPU cores (2026-12-04, 31 min in all; E7 after E1,
+# whose runs it reuses). No basis for the paper profile.
 QUICK_ESTIMATE_S = {
-    "E1": 265, "E2": 131, "E3": 78, "E4a": 164, "E4b": 5, "E5": 236,
-    "E6a": 81, "E6t": 270, "E7": 300,
+    "E1": 299, "E2": 134, "E3": 60, "E4a": 195, "E4b": 1, "E5": 218,
+    "E6a": 82, "E6t": 98, "E7": 766,
 }  # fmt: skip
 
 
