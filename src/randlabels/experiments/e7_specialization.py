@@ -295,11 +295,14 @@ def plot(results: dict[str, Any]) -> dict[str, Any]:
                      fmt="o-", capsize=3)  # fmt: skip
     axes[0].set_xlabel("epochs of random labels first (same images)")
     axes[0].set_ylabel("final test accuracy (mean, sd)")
-    aucs = [r["auc_vs_scratch"]["mean"] for r in crit["rows"]]
-    axes[1].plot(xs[1:], aucs, "o-")
+    d = [r["auc_vs_scratch"] for r in crit["rows"]]
+    lo = [e["mean"] - (e["low"] if e["low"] is not None else e["mean"]) for e in d]
+    hi = [(e["high"] if e["high"] is not None else e["mean"]) - e["mean"] for e in d]
+    axes[1].errorbar(xs[1:], [e["mean"] for e in d], yerr=[lo, hi], fmt="o-", capsize=3)
     axes[1].axhline(0, color="gray", lw=1)
     axes[1].set_xlabel("epochs of random labels first (same images)")
-    axes[1].set_ylabel("AUC - scratch")
+    axes[1].set_ylabel("AUC - scratch (95% CI)")
     fig.suptitle("E7: critical stages: random labels then real labels on the same images")
+    fig.tight_layout()
     figs["e7_critical_stages"] = fig
     return figs
