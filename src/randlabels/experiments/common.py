@@ -200,3 +200,14 @@ def speed_record(
         "auc": area_under_curve(steps, acc),
         "run_dir": str(run_dir),
     }
+
+
+def speed_vs(records: list[dict[str, Any]], baseline: list[dict[str, Any]]) -> dict[str, Any]:
+    """Paired differences (95% CI over seeds) of steps-to-target and AUC between speed
+    records and the baseline records of the same seeds."""
+    from randlabels.analysis.learning_speed import paired_difference
+
+    return {
+        key: paired_difference([r[field] for r in records], [r[field] for r in baseline]).to_dict()
+        for key, field in (("steps", "steps_to_target"), ("auc", "auc"))
+    }

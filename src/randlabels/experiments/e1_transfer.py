@@ -25,6 +25,7 @@ from randlabels.analysis.stats import (
     verdict_less_than,
 )
 
+from .common import speed_vs
 from .transfer_runs import DOWNSTREAM, downstream_run, probe_batch, upstream_run
 
 VARIANTS = {"scratch": "scratch", "rescaled": "rescaled", "not rescaled": "pretrained"}
@@ -72,22 +73,12 @@ def run(config: dict[str, Any], out_dir: Path) -> dict[str, Any]:
                                        seed=seed, target=target, probe=probe,
                                        progress=progress)
                     )  # fmt: skip
+            vs = {v: speed_vs(curves[v], curves["scratch"]) for v in ("rescaled", "not rescaled")}
             results[setting]["downstream"][down] = {
                 "target": target,
                 "curves": curves,
-                "steps_vs_scratch": {
-                    v: paired_difference(
-                        [c["steps_to_target"] for c in curves[v]],
-                        [c["steps_to_target"] for c in curves["scratch"]],
-                    ).to_dict()
-                    for v in ("rescaled", "not rescaled")
-                },
-                "auc_vs_scratch": {
-                    v: paired_difference(
-                        [c["auc"] for c in curves[v]], [c["auc"] for c in curves["scratch"]]
-                    ).to_dict()
-                    for v in ("rescaled", "not rescaled")
-                },
+                "steps_vs_scratch": {v: d["steps"] for v, d in vs.items()},
+                "auc_vs_scratch": {v: d["auc"] for v, d in vs.items()},
             }
     return {
         "experiment": "E1",

@@ -15,7 +15,6 @@ from typing import Any
 
 import torch
 
-from randlabels.analysis.learning_speed import paired_difference
 from randlabels.train.run import prepare_data
 from randlabels.transfer.pipeline import covariance_init_layers_
 
@@ -23,6 +22,7 @@ from .common import (
     dataset_for,
     run_dir_for,
     speed_record,
+    speed_vs,
     split_config,
     standardized,
     train_downstream,
@@ -82,18 +82,7 @@ def run(config: dict[str, Any], out_dir: Path) -> dict[str, Any]:
 
             steps, acc = train_downstream(base, run_dir, init, progress=progress)
             curves[variant].append(speed_record(steps, acc, config["target"], run_dir))
-    vs_scratch = {
-        v: {
-            "steps": paired_difference(
-                [c["steps_to_target"] for c in curves[v]],
-                [c["steps_to_target"] for c in curves["scratch"]],
-            ).to_dict(),
-            "auc": paired_difference(
-                [c["auc"] for c in curves[v]], [c["auc"] for c in curves["scratch"]]
-            ).to_dict(),
-        }
-        for v in variants[1:]
-    }
+    vs_scratch = {v: speed_vs(curves[v], curves["scratch"]) for v in variants[1:]}
     return {
         "experiment": "E6t",
         "config": config,

@@ -39,7 +39,7 @@ from randlabels.analysis.learning_speed import paired_difference
 from randlabels.analysis.stats import Verdict, combine, estimate, verdict_greater_than
 from randlabels.models import analysable_layers, create_model, relu_layers
 
-from .common import metric_series
+from .common import metric_series, speed_vs
 from .e1_transfer import PROFILES as E1_PROFILES
 from .transfer_runs import downstream_run, probe_batch, upstream_run
 
@@ -106,15 +106,9 @@ def _switch_drops(up: dict, down: dict, dense_steps: int) -> dict[str, float]:
 
 
 def _vs_scratch(records: list[dict], scratch: list[dict]) -> dict[str, Any]:
-    return {
-        "steps_vs_scratch": paired_difference(
-            [r["steps_to_target"] for r in records], [r["steps_to_target"] for r in scratch]
-        ).to_dict(),
-        "auc_vs_scratch": paired_difference(
-            [r["auc"] for r in records], [r["auc"] for r in scratch]
-        ).to_dict(),
-        "reached_target": [r["reached_target"] for r in records],
-    }
+    vs = speed_vs(records, scratch)
+    return {"steps_vs_scratch": vs["steps"], "auc_vs_scratch": vs["auc"],
+            "reached_target": [r["reached_target"] for r in records]}  # fmt: skip
 
 
 def run(config: dict[str, Any], out_dir: Path) -> dict[str, Any]:
@@ -174,15 +168,14 @@ def run(config: dict[str, Any], out_dir: Path) -> dict[str, Any]:
                      **_vs_scratch(tr, sc), "auc": [r["auc"] for r in tr]})  # fmt: skip
         widened[str(factor)] = {"stage_widths": w, "scratch": sc, "transferred": tr}
     # Critical stages: random labels, then real labels, on the same images (split 1).
+    scratch_test = [_last(r["run_dir"], "test_acc") for r in scratch]
     critical = []
     for epochs in config["critical_epochs"]:
         recs = [down(up(s, epochs=epochs, split=1), "pretrained", s) for s in seeds]
+        final = [_last(r["run_dir"], "test_acc") for r in recs]
         critical.append({
-            "upstream_epochs": epochs, **_vs_scratch(recs, scratch),
-            "final_test_acc": [_last(r["run_dir"], "test_acc") for r in recs],
-            "final_test_acc_vs_scratch": paired_difference(
-                [_last(r["run_dir"], "test_acc") for r in recs],
-                [_last(r["run_dir"], "test_acc") for r in scratch]).to_dict(),
+            "upstream_epochs": epochs, **_vs_scratch(recs, scratch), "final_test_acc": final,
+            "final_test_acc_vs_scratch": paired_difference(final, scratch_test).to_dict(),
         })  # fmt: skip
     # Activations across the switch (base setting, all layers transferred and rescaled).
     activations = {
@@ -204,10 +197,7 @@ def run(config: dict[str, Any], out_dir: Path) -> dict[str, Any]:
         "table": rows,
         "negative_transfer_auc": {str(k): v for k, v in negative.items()},
         "widened": widened,
-        "critical": {
-            "scratch_final_test_acc": [_last(r["run_dir"], "test_acc") for r in scratch],
-            "rows": critical,
-        },  # fmt: skip
+        "critical": {"scratch_final_test_acc": scratch_test, "rows": critical},
         "activations": activations,
         "switch_drops": drops,
     }

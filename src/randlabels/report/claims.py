@@ -85,8 +85,9 @@ def _with_estimate(statistic: str, est: Mapping[str, Any] | None, text: str) -> 
     """The statistic, followed by its estimate unless the statistic already states it."""
     if not text:
         return statistic
-    if est and str(Estimate(**est)) in statistic:
-        return statistic.replace(str(Estimate(**est)), text, 1)
+    plain = str(Estimate(**est)) if est else ""
+    if plain and plain in statistic:
+        return statistic.replace(plain, text, 1)
     return f"{statistic}: {text}"
 
 
